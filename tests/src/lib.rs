@@ -1,0 +1,1 @@
+//! switchyard-e2e
