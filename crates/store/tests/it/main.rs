@@ -1,0 +1,23 @@
+//! The state-store contract suite against the embedded backend.
+
+use switchyard_store::EmbeddedStore;
+use switchyard_testkit::StoreHarness;
+
+struct EmbeddedStoreHarness {
+    dir: tempfile::TempDir,
+}
+
+impl EmbeddedStoreHarness {
+    fn new() -> Self {
+        EmbeddedStoreHarness { dir: tempfile::tempdir().expect("tempdir") }
+    }
+}
+
+impl StoreHarness for EmbeddedStoreHarness {
+    type Store = EmbeddedStore;
+    async fn open(&self) -> anyhow::Result<EmbeddedStore> {
+        Ok(EmbeddedStore::open_dir(self.dir.path())?)
+    }
+}
+
+switchyard_testkit::store_contract_tests!(EmbeddedStoreHarness::new());
