@@ -1,0 +1,3 @@
+//! End-to-end tests (one binary, to keep link times down).
+
+mod crash;
