@@ -1,0 +1,517 @@
+//! The validated configuration ([`Config`]) and the checks that produce it from a [`RawConfig`].
+//!
+//! Validation is pure apart from resolving the platform data directory: it turns strings into
+//! typed values (socket addresses, durations, backend enums) and checks ranges, naming the key in
+//! every error. Which layer a bad value came from is added by the loader, which knows the layers.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::raw::{
+    FsyncMode, LogFormat, RawConfig, RawLog, RawSchemaRegistry, RawServer, RawStore, RawTelemetry,
+};
+
+/// The validated configuration, passed down explicitly to whatever needs it (never global).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Resolved data directory (absolute unless configured relative).
+    pub data_dir: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[log]`.
+    pub log: LogConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[telemetry]`.
+    pub telemetry: TelemetryConfig,
+    /// `[schema_registry]`.
+    pub schema_registry: SchemaRegistryConfig,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How long in-flight work may take to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Upper bound on one request.
+    pub request_timeout: Duration,
+}
+
+/// `[log]`: the event log backend and its knobs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// Which backend, picked by the URL scheme.
+    pub backend: LogBackend,
+    /// Default partitions per topic (embedded log).
+    pub partitions: u32,
+    /// Embedded log durability.
+    pub fsync: FsyncMode,
+    /// Group commit limits (embedded log).
+    pub group_commit: GroupCommitConfig,
+    /// Age after which records in delete-policy topics are removed (embedded log).
+    pub retention: Duration,
+    /// How often compacted topics are compacted (embedded log).
+    pub compaction_interval: Duration,
+    /// How often expired records are looked for (embedded log).
+    pub retention_check_interval: Duration,
+    /// Prefix of physical topic names (Kafka).
+    pub topic_prefix: String,
+}
+
+/// When the embedded log closes a group commit: at whichever limit comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitConfig {
+    /// Most records in one group.
+    pub max_records: usize,
+    /// Most payload bytes in one group.
+    pub max_bytes: usize,
+    /// How long to wait for more appends before committing a group that is not full.
+    pub linger: Duration,
+}
+
+/// The event log backend (`log.url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogBackend {
+    /// The durable embedded log, in this directory (`embedded` = `<data_dir>/log`, or the path
+    /// of a `file://` URL).
+    Embedded(PathBuf),
+    /// In-process, lost on exit (`memory://`, tests).
+    Memory,
+    /// Kafka, by bootstrap brokers (`kafka://host:port[,host:port]`).
+    Kafka {
+        /// `host:port` bootstrap servers, in the order given.
+        brokers: Vec<String>,
+    },
+}
+
+impl LogBackend {
+    /// The URL schemes `log.url` accepts, for messages.
+    pub const ACCEPTED: &'static str =
+        "\"embedded\", \"file:///absolute/path\", \"memory://\", \"kafka://host:port[,host:port]\"";
+}
+
+/// `[store]`: the state store backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// Which backend, picked by the URL scheme.
+    pub backend: StoreBackend,
+}
+
+/// The state store backend (`store.url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The durable embedded store, in this directory (`<data_dir>/store`).
+    Embedded(PathBuf),
+    /// In-process, lost on exit (`memory://`, tests).
+    Memory,
+    /// ScyllaDB (`scylla://host:port[,host:port]/keyspace`).
+    Scylla {
+        /// `host:port` contact points, in the order given.
+        nodes: Vec<String>,
+        /// Keyspace holding Switchyard's tables.
+        keyspace: String,
+    },
+}
+
+impl StoreBackend {
+    /// The URL schemes `store.url` accepts, for messages.
+    pub const ACCEPTED: &'static str =
+        "\"embedded\", \"memory://\", \"scylla://host:port[,host:port]/keyspace\"";
+}
+
+/// `[telemetry]`: log output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TelemetryConfig {
+    /// Text or JSON lines on stderr.
+    pub log_format: LogFormat,
+    /// A `tracing` filter: a level, optionally with `target=level` directives.
+    pub log_level: String,
+}
+
+/// `[schema_registry]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchemaRegistryConfig {
+    /// Base URL of a Confluent-compatible registry; `None` = use the `schemas/` manifest ids.
+    pub url: Option<String>,
+}
+
+/// The platform locations `data_dir` falls back to, passed in so resolution is testable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformDirs {
+    /// `dirs::data_dir()`.
+    pub data_dir: Option<PathBuf>,
+    /// `$HOME`.
+    pub home_dir: Option<PathBuf>,
+}
+
+impl PlatformDirs {
+    /// Returns this machine's directories.
+    pub fn current() -> Self {
+        Self {
+            data_dir: dirs::data_dir(),
+            home_dir: dirs::home_dir(),
+        }
+    }
+}
+
+/// Returns the data directory: the configured one unless empty, else
+/// `<platform data dir>/switchyard`, else `$HOME/.local/share/switchyard`.
+pub fn resolve_data_dir(
+    configured: Option<&Path>,
+    platform: &PlatformDirs,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = configured.filter(|dir| !dir.as_os_str().is_empty()) {
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(dir) = &platform.data_dir {
+        return Ok(dir.join("switchyard"));
+    }
+    if let Some(home) = &platform.home_dir {
+        return Ok(home.join(".local").join("share").join("switchyard"));
+    }
+    Err(ConfigError::invalid(
+        "data_dir",
+        "is empty and no platform data directory or $HOME is known; set it or pass --data-dir",
+    ))
+}
+
+impl RawConfig {
+    /// Checks every value and converts it into a [`Config`], resolving an empty `data_dir`
+    /// against this machine's directories.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        self.validate_with(&PlatformDirs::current())
+    }
+
+    /// Like [`validate`](RawConfig::validate), with explicit platform directories.
+    pub fn validate_with(self, platform: &PlatformDirs) -> Result<Config, ConfigError> {
+        let data_dir = resolve_data_dir(self.data_dir.as_deref(), platform)?;
+        Ok(Config {
+            server: self.server.validate()?,
+            log: self.log.validate(&data_dir)?,
+            store: self.store.validate(&data_dir)?,
+            telemetry: self.telemetry.validate()?,
+            schema_registry: self.schema_registry.validate()?,
+            data_dir,
+        })
+    }
+}
+
+impl RawServer {
+    fn validate(self) -> Result<ServerConfig, ConfigError> {
+        let listen = self.listen.trim().parse::<SocketAddr>().map_err(|_| {
+            ConfigError::invalid(
+                "server.listen",
+                format!(
+                    "invalid socket address {:?} (expected ip:port, e.g. \"127.0.0.1:8080\")",
+                    self.listen
+                ),
+            )
+        })?;
+        let max_body_bytes = in_range("server.max_body_bytes", self.max_body_bytes, 1..=1 << 30)?;
+        let shutdown_grace = in_range(
+            "server.shutdown_grace_ms",
+            self.shutdown_grace_ms,
+            0..=3_600_000,
+        )?;
+        let request_timeout = in_range(
+            "server.request_timeout_ms",
+            self.request_timeout_ms,
+            1..=86_400_000,
+        )?;
+        Ok(ServerConfig {
+            listen,
+            max_body_bytes: to_usize("server.max_body_bytes", max_body_bytes)?,
+            shutdown_grace: Duration::from_millis(shutdown_grace),
+            request_timeout: Duration::from_millis(request_timeout),
+        })
+    }
+}
+
+impl RawLog {
+    fn validate(self, data_dir: &Path) -> Result<LogConfig, ConfigError> {
+        let backend = parse_log_url(&self.url, data_dir)?;
+        let partitions = in_range("log.partitions", self.partitions, 1..=1024)?;
+        let max_records = in_range(
+            "log.group_commit_max_records",
+            self.group_commit_max_records,
+            1..=1_000_000,
+        )?;
+        let max_bytes = in_range(
+            "log.group_commit_max_bytes",
+            self.group_commit_max_bytes,
+            1024..=1 << 30,
+        )?;
+        let linger_us = in_range(
+            "log.group_commit_linger_us",
+            self.group_commit_linger_us,
+            0..=1_000_000,
+        )?;
+        let retention_hours = in_range(
+            "log.retention_hours",
+            self.retention_hours,
+            1..=24 * 365 * 100,
+        )?;
+        let compaction_secs = in_range(
+            "log.compaction_interval_secs",
+            self.compaction_interval_secs,
+            1..=86_400,
+        )?;
+        let retention_check_secs = in_range(
+            "log.retention_check_interval_secs",
+            self.retention_check_interval_secs,
+            1..=86_400,
+        )?;
+        validate_topic_prefix(&self.topic_prefix)?;
+        Ok(LogConfig {
+            backend,
+            partitions,
+            fsync: self.fsync,
+            group_commit: GroupCommitConfig {
+                max_records: to_usize("log.group_commit_max_records", max_records)?,
+                max_bytes: to_usize("log.group_commit_max_bytes", max_bytes)?,
+                linger: Duration::from_micros(linger_us),
+            },
+            retention: Duration::from_secs(retention_hours * 3600),
+            compaction_interval: Duration::from_secs(compaction_secs),
+            retention_check_interval: Duration::from_secs(retention_check_secs),
+            topic_prefix: self.topic_prefix,
+        })
+    }
+}
+
+impl RawStore {
+    fn validate(self, data_dir: &Path) -> Result<StoreConfig, ConfigError> {
+        Ok(StoreConfig {
+            backend: parse_store_url(&self.url, data_dir)?,
+        })
+    }
+}
+
+impl RawTelemetry {
+    fn validate(self) -> Result<TelemetryConfig, ConfigError> {
+        validate_log_filter(&self.log_level)?;
+        Ok(TelemetryConfig {
+            log_format: self.log_format,
+            log_level: self.log_level.trim().to_owned(),
+        })
+    }
+}
+
+impl RawSchemaRegistry {
+    fn validate(self) -> Result<SchemaRegistryConfig, ConfigError> {
+        const KEY: &str = "schema_registry.url";
+        let url = self.url.trim();
+        if url.is_empty() {
+            return Ok(SchemaRegistryConfig { url: None });
+        }
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    KEY,
+                    format!("unsupported URL {url:?}; accepted: \"\" (no registry), \"http://host:port\", \"https://host:port\""),
+                )
+            })?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(ConfigError::invalid(
+                KEY,
+                format!("URL {url:?} has no host"),
+            ));
+        }
+        Ok(SchemaRegistryConfig {
+            url: Some(url.trim_end_matches('/').to_owned()),
+        })
+    }
+}
+
+/// Splits `scheme://rest` (case-insensitive scheme).
+fn split_scheme(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    Some((scheme.to_ascii_lowercase(), rest))
+}
+
+fn parse_log_url(url: &str, data_dir: &Path) -> Result<LogBackend, ConfigError> {
+    const KEY: &str = "log.url";
+    let url = url.trim();
+    if url.eq_ignore_ascii_case("embedded") {
+        return Ok(LogBackend::Embedded(data_dir.join("log")));
+    }
+    match split_scheme(url) {
+        Some((scheme, rest)) if scheme == "file" => {
+            if !rest.starts_with('/') {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "{url:?} must name an absolute path, e.g. \"file:///var/lib/switchyard/log\""
+                    ),
+                ));
+            }
+            Ok(LogBackend::Embedded(PathBuf::from(rest)))
+        }
+        Some((scheme, "")) if scheme == "memory" => Ok(LogBackend::Memory),
+        Some((scheme, rest)) if scheme == "kafka" => Ok(LogBackend::Kafka {
+            brokers: parse_host_ports(KEY, url, rest)?,
+        }),
+        _ => Err(ConfigError::invalid(
+            KEY,
+            format!(
+                "unsupported URL {url:?}; accepted: {}",
+                LogBackend::ACCEPTED
+            ),
+        )),
+    }
+}
+
+fn parse_store_url(url: &str, data_dir: &Path) -> Result<StoreBackend, ConfigError> {
+    const KEY: &str = "store.url";
+    let url = url.trim();
+    if url.eq_ignore_ascii_case("embedded") {
+        return Ok(StoreBackend::Embedded(data_dir.join("store")));
+    }
+    match split_scheme(url) {
+        Some((scheme, "")) if scheme == "memory" => Ok(StoreBackend::Memory),
+        Some((scheme, rest)) if scheme == "scylla" => {
+            let (hosts, keyspace) = rest.split_once('/').ok_or_else(|| {
+                ConfigError::invalid(
+                    KEY,
+                    format!("{url:?} names no keyspace, e.g. \"scylla://scylla:9042/switchyard\""),
+                )
+            })?;
+            let nodes = parse_host_ports(KEY, url, hosts)?;
+            let valid_keyspace = !keyspace.is_empty()
+                && keyspace.len() <= 48
+                && keyspace
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_keyspace {
+                return Err(ConfigError::invalid(
+                    KEY,
+                    format!(
+                        "invalid keyspace {keyspace:?} in {url:?} (1 to 48 letters, digits or `_`)"
+                    ),
+                ));
+            }
+            Ok(StoreBackend::Scylla {
+                nodes,
+                keyspace: keyspace.to_owned(),
+            })
+        }
+        _ => Err(ConfigError::invalid(
+            KEY,
+            format!(
+                "unsupported URL {url:?}; accepted: {}",
+                StoreBackend::ACCEPTED
+            ),
+        )),
+    }
+}
+
+/// Parses `host:port[,host:port...]`. Hosts are not resolved here: that is the client's job,
+/// and a name may only resolve once the cluster is up.
+fn parse_host_ports(key: &str, url: &str, list: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in list.split(',') {
+        let entry = entry.trim();
+        let port_ok = entry
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok_and(|p| p != 0));
+        if !port_ok {
+            return Err(ConfigError::invalid(
+                key,
+                format!("invalid address {entry:?} in {url:?} (expected host:port)"),
+            ));
+        }
+        out.push(entry.to_owned());
+    }
+    Ok(out)
+}
+
+fn validate_topic_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let ok = prefix.len() <= 100
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "log.topic_prefix",
+            format!("invalid prefix {prefix:?} (at most 100 letters, digits, `.`, `_` or `-`)"),
+        ))
+    }
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks the level part of each comma-separated directive (`info`, `switchyard_log=debug`);
+/// target and span syntax are left to `tracing-subscriber`, which parses the whole filter.
+fn validate_log_filter(filter: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "telemetry.log_level";
+    if filter.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!("must not be empty (one of: {})", LEVELS.join(", ")),
+        ));
+    }
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = match directive.rsplit_once('=') {
+            Some((_, level)) => level,
+            // A bare word is either a level or a target enabled at every level.
+            None if directive.contains(['[', ':']) => continue,
+            None => directive,
+        };
+        if !LEVELS
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(level.trim()))
+        {
+            return Err(ConfigError::invalid(
+                KEY,
+                format!(
+                    "unknown level {level:?} in {filter:?} (levels: {}; per target: target=level)",
+                    LEVELS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn in_range<T>(key: &str, value: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!(
+                "must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
+        ))
+    }
+}
+
+fn to_usize(key: &str, value: u64) -> Result<usize, ConfigError> {
+    usize::try_from(value).map_err(|_| {
+        ConfigError::invalid(key, format!("{value} does not fit this platform's usize"))
+    })
+}

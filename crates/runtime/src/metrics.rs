@@ -1,0 +1,326 @@
+//! [`Metrics`]: every Prometheus metric family Switchyard exports, defined in this one file.
+//!
+//! Families are struct fields, label sets are typed structs, and recording goes through one
+//! method per occurrence (`record_append`, `record_request`, ...), so metric names and labels
+//! appear nowhere else in the workspace. To add a metric: add the field to the group it belongs
+//! to (or a new group), register it in that group's `register`, and add a `record_*` method.
+//!
+//! Label values are `&'static str` on purpose: they come from closed sets in the code
+//! (`Topic::name()`, route constants), so the number of series is bounded by the code and a
+//! request can never mint a new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// `Content-Type` of [`Metrics::encode`]'s output (OpenMetrics text, which Prometheus scrapes).
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of per-topic log metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// Logical topic name (`Topic::name()`), without the deployment prefix.
+    pub topic: &'static str,
+}
+
+/// Labels of `http_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HttpRequestLabels {
+    /// Route template (`/v1/chat/completions`), never the raw path.
+    pub route: &'static str,
+    /// Response status code.
+    pub status: u16,
+}
+
+/// Labels of per-route HTTP metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template (`/v1/chat/completions`), never the raw path.
+    pub route: &'static str,
+}
+
+/// Labels of `build_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Builds histograms with fixed buckets inside a [`Family`].
+#[derive(Debug, Clone, Copy)]
+struct Buckets {
+    start: f64,
+    factor: f64,
+    count: u16,
+}
+
+impl Buckets {
+    fn histogram(self) -> Histogram {
+        Histogram::new(exponential_buckets(self.start, self.factor, self.count))
+    }
+}
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        self.histogram()
+    }
+}
+
+/// Records per group commit: 1 to 16384.
+const GROUP_COMMIT_RECORDS: Buckets = Buckets {
+    start: 1.0,
+    factor: 2.0,
+    count: 15,
+};
+/// Append latency: 50 µs to ~1.6 s (an fdatasync is ~0.1–10 ms).
+const APPEND_LATENCY_SECONDS: Buckets = Buckets {
+    start: 0.000_05,
+    factor: 2.0,
+    count: 16,
+};
+/// Request duration: 5 ms to ~82 s (model calls are slow; streams long).
+const REQUEST_DURATION_SECONDS: Buckets = Buckets {
+    start: 0.005,
+    factor: 2.0,
+    count: 15,
+};
+
+/// Event log metrics (`log_*`), recorded by `switchyard-log`.
+#[derive(Debug)]
+pub struct LogMetrics {
+    appended_records: Family<TopicLabels, Counter>,
+    append_batches: Counter,
+    group_commit_records: Histogram,
+    append_latency: Histogram,
+}
+
+impl LogMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            appended_records: Family::default(),
+            append_batches: Counter::default(),
+            group_commit_records: GROUP_COMMIT_RECORDS.histogram(),
+            append_latency: APPEND_LATENCY_SECONDS.histogram(),
+        };
+        registry.register(
+            "log_appended_records",
+            "Records appended to the event log, by topic",
+            metrics.appended_records.clone(),
+        );
+        registry.register(
+            "log_append_batches",
+            "Append calls (batches of records) acknowledged by the event log",
+            metrics.append_batches.clone(),
+        );
+        registry.register(
+            "log_group_commit_records",
+            "Records written per group commit (one write and one fsync) of the embedded log",
+            metrics.group_commit_records.clone(),
+        );
+        registry.register_with_unit(
+            "log_append_latency",
+            "Time from an append call to its acknowledgement",
+            Unit::Seconds,
+            metrics.append_latency.clone(),
+        );
+        metrics
+    }
+
+    /// Records one acknowledged append of `records` records to `topic` that took `latency`.
+    pub fn record_append(&self, topic: &'static str, records: u64, latency: Duration) {
+        self.appended_records
+            .get_or_create(&TopicLabels { topic })
+            .inc_by(records);
+        self.append_batches.inc();
+        self.append_latency.observe(latency.as_secs_f64());
+    }
+
+    /// Records one group commit of `records` records.
+    pub fn record_group_commit(&self, records: u64) {
+        // Exact up to 2^53 records per group, far beyond any limit.
+        self.group_commit_records.observe(records as f64);
+    }
+}
+
+/// HTTP server metrics (`http_*`), recorded by `switchyard-ingress`.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    requests: Family<HttpRequestLabels, Counter>,
+    request_duration: Family<RouteLabels, Histogram, Buckets>,
+}
+
+impl HttpMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(REQUEST_DURATION_SECONDS),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template and status code",
+            metrics.requests.clone(),
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time to answer an HTTP request (to the last byte of a streamed response)",
+            Unit::Seconds,
+            metrics.request_duration.clone(),
+        );
+        metrics
+    }
+
+    /// Records one answered request.
+    pub fn record_request(&self, route: &'static str, status: u16, duration: Duration) {
+        self.requests
+            .get_or_create(&HttpRequestLabels { route, status })
+            .inc();
+        self.request_duration
+            .get_or_create(&RouteLabels { route })
+            .observe(duration.as_secs_f64());
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    log: LogMetrics,
+    http: HttpMetrics,
+}
+
+/// The process's metrics registry. Cloning is cheap (an `Arc`); recording is lock-free for
+/// plain counters and takes a read lock for labelled ones.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Returns a registry with every family registered and `build_info` set to this build's
+    /// version.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        registry.register(
+            "build",
+            "Switchyard build information",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            }),
+        );
+        let log = LogMetrics::register(&mut registry);
+        let http = HttpMetrics::register(&mut registry);
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                log,
+                http,
+            }),
+        }
+    }
+
+    /// Returns the event log metrics.
+    pub fn log(&self) -> &LogMetrics {
+        &self.inner.log
+    }
+
+    /// Returns the HTTP server metrics.
+    pub fn http(&self) -> &HttpMetrics {
+        &self.inner.http
+    }
+
+    /// Returns every family in the OpenMetrics text format; serve it with
+    /// [`METRICS_CONTENT_TYPE`].
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(error) =
+            prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)
+        {
+            // Writing to a String cannot fail and our label values always encode; if that ever
+            // changes, serve what was written rather than failing the scrape.
+            tracing::error!(%error, "failed to encode metrics");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_contains_every_family() {
+        let metrics = Metrics::new();
+        // Unlabelled families appear from the start; labelled ones once a series exists.
+        let fresh = metrics.encode();
+        assert!(
+            fresh.contains("# TYPE log_append_batches counter"),
+            "{fresh}"
+        );
+        assert!(!fresh.contains("http_requests_total{"), "{fresh}");
+
+        metrics
+            .log()
+            .record_append("feedback", 1, Duration::from_millis(1));
+        metrics
+            .http()
+            .record_request("/readyz", 503, Duration::from_millis(1));
+        let text = metrics.encode();
+        for family in [
+            "# TYPE log_appended_records counter",
+            "# TYPE log_append_batches counter",
+            "# TYPE log_group_commit_records histogram",
+            "# TYPE log_append_latency_seconds histogram",
+            "# TYPE http_requests counter",
+            "# TYPE http_request_duration_seconds histogram",
+            "# TYPE build info",
+        ] {
+            assert!(text.contains(family), "missing `{family}` in:\n{text}");
+        }
+        assert!(
+            text.contains(&format!(
+                "build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn recorded_values_appear_with_their_labels() {
+        let metrics = Metrics::new();
+        let recorder = metrics.clone();
+        recorder
+            .log()
+            .record_append("requests", 3, Duration::from_micros(120));
+        recorder
+            .log()
+            .record_append("requests", 2, Duration::from_micros(80));
+        recorder.log().record_group_commit(5);
+        recorder
+            .http()
+            .record_request("/v1/chat/completions", 200, Duration::from_millis(30));
+
+        let text = metrics.encode();
+        for line in [
+            "log_appended_records_total{topic=\"requests\"} 5",
+            "log_append_batches_total 2",
+            "log_group_commit_records_count 1",
+            "log_append_latency_seconds_count 2",
+            "http_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1",
+            "http_request_duration_seconds_count{route=\"/v1/chat/completions\"} 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+    }
+}
