@@ -1,6 +1,59 @@
-//! switchyard-events: the typed event contracts (Avro schemas in `schemas/` are the source of truth),
-//! the Confluent-framed Avro codec and the closed [`Topic`] set.
+//! switchyard-events: the event contracts of Switchyard.
+//!
+//! Every fact Switchyard records (a request received, a routing decision, a response, feedback, a
+//! judge score, a pin, a constraints change, a routing-table snapshot, an API key created or
+//! revoked) is an [`Event`] written to one [`Topic`] of the log. This crate holds:
+//!
+//! - the domain types of every event and the closed [`Event`] enum, with the [`Envelope`]
+//!   (event id, org, event time, trace id, partition key) every event carries;
+//! - the [`Codec`]: Confluent-framed Avro (`0x00`, 4-byte big-endian schema id, Avro binary),
+//!   encoding with the latest schema of each event and decoding any published version by Avro
+//!   schema resolution;
+//! - the compiled-in [`SchemaSet`]: the `.avsc` files under `schemas/avro/` are the source of
+//!   truth, `schemas/manifest.json` fixes the schema id of every version (used when no schema
+//!   registry is configured);
+//! - validated newtypes (ids, [`UnitScore`], [`Nps`], [`Percent`], [`Usd`]) and
+//!   feedback [`normalize`]ation;
+//! - the canonical JSON used by the constraints hash chain
+//!   ([`ConstraintsChanged::compute_hash`]) and by decision signatures
+//!   ([`RouteDecided::signing_payload`]);
+//! - the closed [`Topic`] set.
+//!
+//! Producers: the gateway (requests, decisions, responses), feedback ingestion, the judge, the
+//! admin API (pins, constraints, keys) and the projector (routing table). Consumers: every stream
+//! processor and the exporters. The crate does no I/O; delivery semantics belong to
+//! `switchyard-log` (at-least-once), which moves the bytes this codec produces.
+//!
+//! Evolution rules (FULL compatibility) are in `schemas/README.md`.
 
+#![warn(missing_docs)]
+
+mod canonical;
+pub mod codec;
+pub mod event;
+pub mod ids;
+pub mod schema;
+pub mod score;
 pub mod topic;
+mod wire;
 
+pub use canonical::{ChainError, canonical_json};
+pub use codec::{Codec, CodecError, HEADER_LEN, MAGIC_BYTE};
+pub use event::{
+    ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
+    ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
+    JudgeOutcome, JudgeScored, KeyHash, KeyHashError, ModelStats, PinInfo, PinReason,
+    RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, RouteDecided, RouteEntry,
+    RouteMode, RoutePinned, RouteUnpinned, RoutingTableUpdated, SignalContribution, Target,
+    UnknownEventKind, Usage,
+};
+pub use ids::{
+    ApiKeyId, DecisionId, EventId, EventIdError, FeedbackId, JudgementId, ModelName, OrgId,
+    PartitionKey, ProviderName, RequestId, RouteName, SessionId, Timestamp, TraceId,
+};
+pub use schema::{NAMESPACE, SchemaEntry, SchemaSet, schema_set};
+pub use score::{
+    Nps, NpsCategory, Percent, Phase, RawScale, ScoreError, UnitScore, Usd, normalize,
+};
 pub use topic::{Cleanup, Topic, UnknownTopic};
+pub use wire::WireError;

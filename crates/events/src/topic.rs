@@ -109,7 +109,9 @@ impl fmt::Display for Topic {
 
 /// The error for a topic name that is not one of [`Topic::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown topic `{0}` (known: requests, responses, decisions, feedback, judge-scores, pins, constraints, control, routing-table, dead-letter)")]
+#[error(
+    "unknown topic `{0}` (known: requests, responses, decisions, feedback, judge-scores, pins, constraints, control, routing-table, dead-letter)"
+)]
 pub struct UnknownTopic(pub String);
 
 impl FromStr for Topic {

@@ -1,0 +1,356 @@
+//! Canonical JSON (RFC 8785, JCS) and the two things built on it: the constraints hash chain and
+//! the bytes a routing decision's signature covers. The exact forms are specified in
+//! `schemas/README.md`; other languages must be able to reproduce them byte for byte.
+
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::event::{Constraints, ConstraintsChanged, RouteDecided};
+use crate::ids::RouteName;
+
+/// Returns the RFC 8785 (JCS) serialisation of a JSON value: object members sorted by key, no
+/// whitespace, strings escaped minimally, numbers in ECMAScript `Number.prototype.toString` form
+/// (`1.0` → `1`, `1e21` → `1e+21`); integers are written exactly.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else if let Some(f) = n.as_f64() {
+                out.push_str(&ecmascript_number(f));
+            } else {
+                out.push_str("null");
+            }
+        }
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // Sort explicitly: serde_json's map keeps insertion order when another crate in the
+            // build enables its `preserve_order` feature. JCS sorts by UTF-16 code units.
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push('{');
+            for (i, (key, item)) in members.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(key, out);
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Returns `x` formatted as ECMAScript's `Number.prototype.toString(10)` (non-finite → `null`).
+pub(crate) fn ecmascript_number(x: f64) -> String {
+    if !x.is_finite() {
+        return "null".to_owned();
+    }
+    if x == 0.0 {
+        return "0".to_owned();
+    }
+    if x < 0.0 {
+        return format!("-{}", ecmascript_number(-x));
+    }
+    // Rust's `{:e}` prints the shortest digits that round-trip, like ECMAScript's algorithm.
+    let sci = format!("{x:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exponent: i64 = exponent.parse().unwrap_or(0);
+    let k = i64::try_from(digits.len()).unwrap_or(i64::MAX);
+    let n = exponent + 1;
+    let zeros = |count: i64| "0".repeat(usize::try_from(count).unwrap_or(0));
+    if k <= n && n <= 21 {
+        format!("{digits}{}", zeros(n - k))
+    } else if 0 < n && n <= 21 {
+        let split = usize::try_from(n).unwrap_or(0);
+        format!("{}.{}", &digits[..split], &digits[split..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", zeros(-n))
+    } else {
+        let sign = if n - 1 < 0 { '-' } else { '+' };
+        let e = (n - 1).abs();
+        if k == 1 {
+            format!("{digits}e{sign}{e}")
+        } else {
+            format!("{}.{}e{sign}{e}", &digits[..1], &digits[1..])
+        }
+    }
+}
+
+impl Constraints {
+    /// Returns the canonical JSON of the nine constraints: every key present (`null` when unset),
+    /// keys sorted, JCS numbers.
+    pub fn canonical_json(&self) -> String {
+        let mut map = Map::new();
+        map.insert("max_regression".into(), self.max_regression.into());
+        map.insert("min_quality".into(), self.min_quality.into());
+        map.insert("max_error_rate".into(), self.max_error_rate.into());
+        map.insert("max_cost_increase".into(), self.max_cost_increase.into());
+        map.insert(
+            "max_cost_per_request".into(),
+            self.max_cost_per_request.into(),
+        );
+        map.insert("max_p95_latency_ms".into(), self.max_p95_latency_ms.into());
+        map.insert("min_confidence".into(), self.min_confidence.into());
+        map.insert("min_samples".into(), self.min_samples.into());
+        map.insert("rollback_threshold".into(), self.rollback_threshold.into());
+        canonical_json(&Value::Object(map))
+    }
+}
+
+/// Why a constraints chain does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// A change's `hash` is not the hash of its content.
+    #[error(
+        "constraints change {sequence} of route `{route}` has hash {found}, expected {expected}"
+    )]
+    BadHash {
+        /// The route.
+        route: String,
+        /// The change's sequence.
+        sequence: i64,
+        /// The stored hash.
+        found: String,
+        /// The recomputed hash.
+        expected: String,
+    },
+    /// A change's `prev_hash` is not the previous change's `hash`.
+    #[error(
+        "constraints change {sequence} of route `{route}` does not link to the previous change"
+    )]
+    BrokenLink {
+        /// The route.
+        route: String,
+        /// The change's sequence.
+        sequence: i64,
+    },
+    /// Sequences are not 0, 1, 2, ... or the route changes within the chain.
+    #[error("constraints change of route `{route}` has sequence {found}, expected {expected}")]
+    BadSequence {
+        /// The route.
+        route: String,
+        /// The sequence found.
+        found: i64,
+        /// The sequence expected.
+        expected: i64,
+    },
+}
+
+impl ConstraintsChanged {
+    /// Returns the lowercase hex SHA-256 of a change: over the UTF-8 bytes of
+    /// `prev_hash + "\n" + constraints.canonical_json() + "\n" + route + "\n" + sequence`
+    /// (sequence in decimal). Only the route may contain a newline, and it is the only field
+    /// between two fields that cannot, so the input is unambiguous.
+    pub fn compute_hash(
+        prev_hash: &str,
+        constraints: &Constraints,
+        route: &RouteName,
+        sequence: i64,
+    ) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(constraints.canonical_json().as_bytes());
+        hasher.update(b"\n");
+        hasher.update(route.as_str().as_bytes());
+        hasher.update(b"\n");
+        hasher.update(sequence.to_string().as_bytes());
+        hex::encode(hasher.finalize())
+    }
+
+    /// Returns the hash this change should carry.
+    pub fn expected_hash(&self) -> String {
+        Self::compute_hash(
+            &self.prev_hash,
+            &self.constraints,
+            &self.route,
+            self.sequence,
+        )
+    }
+
+    /// Checks one route's complete chain, in order from sequence 0: each hash matches its content
+    /// and each `prev_hash` is the previous hash (`""` for the first).
+    pub fn verify_chain<'a>(
+        changes: impl IntoIterator<Item = &'a ConstraintsChanged>,
+    ) -> Result<(), ChainError> {
+        let mut prev: Option<&ConstraintsChanged> = None;
+        for (expected_sequence, change) in (0_i64..).zip(changes) {
+            let route = change.route.as_str().to_owned();
+            let same_route = prev.is_none_or(|p| p.route == change.route);
+            if change.sequence != expected_sequence || !same_route {
+                return Err(ChainError::BadSequence {
+                    route,
+                    found: change.sequence,
+                    expected: expected_sequence,
+                });
+            }
+            let expected_prev = prev.map(|p| p.hash.as_str()).unwrap_or("");
+            if change.prev_hash != expected_prev {
+                return Err(ChainError::BrokenLink {
+                    route,
+                    sequence: change.sequence,
+                });
+            }
+            let expected = change.expected_hash();
+            if change.hash != expected {
+                return Err(ChainError::BadHash {
+                    route,
+                    sequence: change.sequence,
+                    found: change.hash.clone(),
+                    expected,
+                });
+            }
+            prev = Some(change);
+        }
+        Ok(())
+    }
+}
+
+/// Removes `signature` at the top level, then every member whose value is `null`, `[]` or `{}`
+/// at any depth, so that adding an optional field (default null/empty) leaves old payloads unchanged.
+fn prune(value: Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::Array(items) if items.is_empty() => None,
+        Value::Array(items) => Some(Value::Array(
+            items
+                .into_iter()
+                .map(|item| prune(item).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        Value::Object(map) => {
+            let pruned: Map<String, Value> = map
+                .into_iter()
+                .filter_map(|(k, v)| prune(v).map(|v| (k, v)))
+                .collect();
+            if pruned.is_empty() {
+                None
+            } else {
+                Some(Value::Object(pruned))
+            }
+        }
+        other => Some(other),
+    }
+}
+
+impl RouteDecided {
+    /// Returns the bytes the Ed25519 `signature` covers: the canonical JSON (JCS) of the
+    /// decision's JSON form (the Avro record as plain JSON: unions unwrapped, enums as symbols,
+    /// timestamps as integers; the envelope included) without `signature`, and with every member
+    /// whose value is `null`, `[]` or `{}` removed at any depth.
+    pub fn signing_payload(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut json = serde_json::to_value(self)?;
+        if let Value::Object(map) = &mut json {
+            map.remove("signature");
+        }
+        let pruned = prune(json).unwrap_or(Value::Object(Map::new()));
+        Ok(canonical_json(&pruned).into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecmascript_numbers() {
+        let cases = [
+            (1.0, "1"),
+            (0.05, "0.05"),
+            (-2.5, "-2.5"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (123.456, "123.456"),
+            (-0.0, "0"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for (x, expected) in cases {
+            assert_eq!(ecmascript_number(x), expected, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn canonical_json_sorts_and_escapes() -> Result<(), serde_json::Error> {
+        let v: Value =
+            serde_json::from_str(r#"{"b":[1.0,"\u0001\n\"é"],"a":null,"c":{"z":1,"y":2}}"#)?;
+        assert_eq!(
+            canonical_json(&v),
+            "{\"a\":null,\"b\":[1,\"\\u0001\\n\\\"é\"],\"c\":{\"y\":2,\"z\":1}}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn constraints_hash_known_answer() {
+        let constraints = Constraints {
+            max_regression: Some(0.05),
+            min_samples: Some(200),
+            max_cost_per_request: Some(0.01),
+            ..Constraints::default()
+        };
+        assert_eq!(
+            constraints.canonical_json(),
+            "{\"max_cost_increase\":null,\"max_cost_per_request\":0.01,\"max_error_rate\":null,\
+             \"max_p95_latency_ms\":null,\"max_regression\":0.05,\"min_confidence\":null,\
+             \"min_quality\":null,\"min_samples\":200,\"rollback_threshold\":null}"
+        );
+        // The README's known-answer vector (computed independently with Python's hashlib).
+        assert_eq!(
+            ConstraintsChanged::compute_hash("", &constraints, &RouteName::new("support"), 0),
+            KNOWN_ANSWER
+        );
+    }
+
+    /// SHA-256 of the README's example chain input.
+    const KNOWN_ANSWER: &str = "1274b1c5932ba4afcf6559f5c528cfce6fb01b2b573d574806ebe0fde278a2af";
+}

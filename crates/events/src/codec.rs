@@ -1,0 +1,490 @@
+//! The Confluent-framed Avro codec.
+//!
+//! Wire format of every record payload: byte 0 is the magic byte `0`, bytes 1..5 the big-endian
+//! schema id of the writer schema, then the Avro binary datum. [`Codec::encode`] always writes the
+//! latest version of the event's schema; [`Codec::decode`] accepts any known version and resolves
+//! it to the latest (Avro schema resolution), so old records stay readable.
+//!
+//! Schemas are parsed once per process (the compiled-in [`SchemaSet`]) and every reader and writer
+//! is prepared when the codec is built, so encoding and decoding never parse or resolve schemas.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::sync::Arc;
+
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+
+use crate::event::{Event, EventKind};
+use crate::schema::{SchemaSet, schema_set};
+use crate::wire::WireError;
+
+/// The first byte of every framed payload.
+pub const MAGIC_BYTE: u8 = 0;
+
+/// Length of the frame header: the magic byte and the 4-byte schema id.
+pub const HEADER_LEN: usize = 5;
+
+/// The errors of encoding and decoding. None is worth retrying: the same bytes fail the same way,
+/// so a consumer sends the record to the dead-letter topic.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The payload is shorter than the frame header.
+    #[error("payload too short for the frame header: {len} bytes, need {HEADER_LEN}")]
+    Truncated {
+        /// The payload length.
+        len: usize,
+    },
+    /// The first byte is not [`MAGIC_BYTE`].
+    #[error("bad magic byte {found:#04x}, expected 0x00")]
+    BadMagic {
+        /// The byte found.
+        found: u8,
+    },
+    /// The schema id is neither in the manifest nor among the configured ids.
+    #[error("unknown schema id {id}")]
+    UnknownSchemaId {
+        /// The id found.
+        id: u32,
+    },
+    /// The Avro body does not decode with the writer schema the id names.
+    #[error("failed to decode the avro body of {kind} v{version}: {source}")]
+    Decode {
+        /// The writer's event kind.
+        kind: EventKind,
+        /// The writer's schema version.
+        version: u32,
+        /// The Avro error.
+        #[source]
+        source: apache_avro::Error,
+    },
+    /// The Avro body ends before the datum does.
+    #[error("the avro body of {kind} v{version} is truncated")]
+    TruncatedBody {
+        /// The writer's event kind.
+        kind: EventKind,
+        /// The writer's schema version.
+        version: u32,
+    },
+    /// Bytes are left after the Avro datum.
+    #[error("{count} trailing bytes after the {kind} v{version} datum")]
+    TrailingBytes {
+        /// The writer's event kind.
+        kind: EventKind,
+        /// The writer's schema version.
+        version: u32,
+        /// How many bytes are left.
+        count: usize,
+    },
+    /// The datum decoded but violates today's type (e.g. a score outside `0..=1`).
+    #[error("{kind} v{version} datum does not fit today's type: {source}")]
+    Invalid {
+        /// The writer's event kind.
+        kind: EventKind,
+        /// The writer's schema version.
+        version: u32,
+        /// What is wrong.
+        #[source]
+        source: WireError,
+    },
+    /// Avro refused to encode or resolve the value.
+    #[error("failed to encode {kind} v{version}: {source}")]
+    Encode {
+        /// The event kind.
+        kind: EventKind,
+        /// The schema version written.
+        version: u32,
+        /// The Avro error.
+        #[source]
+        source: apache_avro::Error,
+    },
+    /// The requested schema version does not exist.
+    #[error("{kind} has no schema version {version}")]
+    UnknownVersion {
+        /// The event kind.
+        kind: EventKind,
+        /// The requested version.
+        version: u32,
+    },
+    /// Two schema versions were given the same id.
+    #[error("schema id {id} is assigned to both {first} and {second}")]
+    IdConflict {
+        /// The id.
+        id: u32,
+        /// One holder (`Kind vN`).
+        first: String,
+        /// The other holder.
+        second: String,
+    },
+    /// The compiled-in schemas or manifest are invalid.
+    #[error("compiled-in schemas are invalid: {0}")]
+    Schemas(String),
+}
+
+impl CodecError {
+    /// Returns a low-cardinality label for error metrics.
+    pub const fn metric_label(&self) -> &'static str {
+        match self {
+            CodecError::Truncated { .. } => "truncated",
+            CodecError::BadMagic { .. } => "bad_magic",
+            CodecError::UnknownSchemaId { .. } => "unknown_schema_id",
+            CodecError::Decode { .. } => "avro_decode",
+            CodecError::TruncatedBody { .. } => "truncated",
+            CodecError::TrailingBytes { .. } => "trailing_bytes",
+            CodecError::Invalid { .. } => "invalid_payload",
+            CodecError::Encode { .. } => "encode",
+            CodecError::UnknownVersion { .. } => "unknown_version",
+            CodecError::IdConflict { .. } => "id_conflict",
+            CodecError::Schemas(_) => "schemas",
+        }
+    }
+}
+
+/// One version of one event: its wire id, reader (resolving to the latest) and writer.
+struct Slot {
+    kind: EventKind,
+    version: u32,
+    id: u32,
+    reader: GenericDatumReader<'static>,
+    writer: GenericDatumWriter<'static>,
+    schema: &'static apache_avro::Schema,
+}
+
+struct Inner {
+    /// `(kind, version)` → slot, in [`SchemaSet`] order.
+    slots: Vec<Slot>,
+    /// Index into `slots` of each kind's latest version, by position in [`EventKind::ALL`].
+    latest: Vec<usize>,
+    /// Every accepted schema id → index into `slots`.
+    by_id: HashMap<u32, usize>,
+}
+
+/// Encodes [`Event`]s to Confluent-framed Avro and back. Cheap to clone (shared, immutable).
+#[derive(Clone)]
+pub struct Codec {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Codec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<(EventKind, u32, u32)> = self
+            .inner
+            .slots
+            .iter()
+            .map(|s| (s.kind, s.version, s.id))
+            .collect();
+        f.debug_struct("Codec").field("ids", &ids).finish()
+    }
+}
+
+impl Codec {
+    /// Returns a codec that frames with the ids of `schemas/manifest.json` (no schema registry).
+    pub fn new() -> Result<Self, CodecError> {
+        Self::with_ids(HashMap::new())
+    }
+
+    /// Returns a codec that frames with the given ids (e.g. assigned by a schema registry for
+    /// each `(kind, version)`); versions missing from `ids` keep their manifest id.
+    ///
+    /// Decoding accepts the given ids *and* the manifest ids, so records written before a
+    /// registry was configured stay readable.
+    pub fn with_ids(ids: HashMap<(EventKind, u32), u32>) -> Result<Self, CodecError> {
+        let set: &'static SchemaSet = schema_set().map_err(CodecError::Schemas)?;
+        for &(kind, version) in ids.keys() {
+            if set.get(kind, version).is_none() {
+                return Err(CodecError::UnknownVersion { kind, version });
+            }
+        }
+        let mut slots = Vec::with_capacity(set.entries().len());
+        let mut by_id: HashMap<u32, usize> = HashMap::new();
+        let mut claim =
+            |id: u32, index: usize, slots: &[Slot], kind: EventKind, version: u32| match by_id
+                .get(&id)
+            {
+                Some(&other) if other != index => {
+                    let first = slots
+                        .get(other)
+                        .map(|s| format!("{} v{}", s.kind, s.version))
+                        .unwrap_or_default();
+                    Err(CodecError::IdConflict {
+                        id,
+                        first,
+                        second: format!("{kind} v{version}"),
+                    })
+                }
+                _ => {
+                    by_id.insert(id, index);
+                    Ok(())
+                }
+            };
+        for (index, entry) in set.entries().iter().enumerate() {
+            let (kind, version) = (entry.kind(), entry.version());
+            let latest = set
+                .latest(kind)
+                .ok_or_else(|| CodecError::Schemas(format!("{kind} has no latest schema")))?;
+            let schema_error = |source| CodecError::Schemas(format!("{kind} v{version}: {source}"));
+            let reader = if version == latest.version() {
+                GenericDatumReader::builder(entry.schema())
+                    .build()
+                    .map_err(schema_error)?
+            } else {
+                GenericDatumReader::builder(entry.schema())
+                    .reader_schema(latest.schema())
+                    .build()
+                    .map_err(schema_error)?
+            };
+            // Values come from typed Rust structs, so validation only guards our own mapping:
+            // on in debug builds (every test), off in release where it would double the cost.
+            let writer = GenericDatumWriter::builder(entry.schema())
+                .validate(cfg!(debug_assertions))
+                .build()
+                .map_err(schema_error)?;
+            let id = ids
+                .get(&(kind, version))
+                .copied()
+                .unwrap_or(entry.default_id());
+            claim(id, index, &slots, kind, version)?;
+            claim(entry.default_id(), index, &slots, kind, version)?;
+            slots.push(Slot {
+                kind,
+                version,
+                id,
+                reader,
+                writer,
+                schema: entry.schema(),
+            });
+        }
+        let mut latest = Vec::with_capacity(EventKind::ALL.len());
+        for kind in EventKind::ALL {
+            let index = slots
+                .iter()
+                .position(|s| s.kind == *kind && s.version == kind.latest_version())
+                .ok_or_else(|| CodecError::Schemas(format!("{kind} has no latest schema")))?;
+            latest.push(index);
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                slots,
+                latest,
+                by_id,
+            }),
+        })
+    }
+
+    /// Returns the id this codec frames `(kind, version)` with.
+    pub fn schema_id(&self, kind: EventKind, version: u32) -> Option<u32> {
+        self.slot(kind, version).map(|s| s.id)
+    }
+
+    /// Returns the `(kind, version)` a schema id stands for, if this codec knows it.
+    pub fn lookup_id(&self, id: u32) -> Option<(EventKind, u32)> {
+        let slot = self
+            .inner
+            .by_id
+            .get(&id)
+            .and_then(|&i| self.inner.slots.get(i))?;
+        Some((slot.kind, slot.version))
+    }
+
+    fn slot(&self, kind: EventKind, version: u32) -> Option<&Slot> {
+        self.inner
+            .slots
+            .iter()
+            .find(|s| s.kind == kind && s.version == version)
+    }
+
+    fn latest_slot(&self, kind: EventKind) -> Result<&Slot, CodecError> {
+        let position = EventKind::ALL.iter().position(|k| *k == kind);
+        position
+            .and_then(|p| self.inner.latest.get(p))
+            .and_then(|&i| self.inner.slots.get(i))
+            .ok_or(CodecError::UnknownVersion {
+                kind,
+                version: kind.latest_version(),
+            })
+    }
+
+    /// Returns the event framed with the latest schema of its kind.
+    pub fn encode(&self, event: &Event) -> Result<Vec<u8>, CodecError> {
+        let mut buf = Vec::with_capacity(256);
+        self.encode_into(event, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Appends the framed event to `buf` (lets a producer reuse one buffer).
+    pub fn encode_into(&self, event: &Event, buf: &mut Vec<u8>) -> Result<(), CodecError> {
+        let slot = self.latest_slot(event.kind())?;
+        write_framed(slot, &event.to_avro_value(), buf)
+    }
+
+    /// Returns the event framed with an older schema version of its kind (fields that version
+    /// lacks are dropped). For rollouts that must keep writing the previous version until every
+    /// consumer is upgraded.
+    pub fn encode_as_version(&self, event: &Event, version: u32) -> Result<Vec<u8>, CodecError> {
+        let kind = event.kind();
+        let slot = self
+            .slot(kind, version)
+            .ok_or(CodecError::UnknownVersion { kind, version })?;
+        let mut value = event.to_avro_value();
+        if version != kind.latest_version() {
+            value = value
+                .resolve(slot.schema)
+                .map_err(|source| CodecError::Encode {
+                    kind,
+                    version,
+                    source,
+                })?;
+        }
+        let mut buf = Vec::with_capacity(256);
+        write_framed(slot, &value, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Returns the schema id in a framed payload's header, without decoding the body.
+    pub fn peek_schema_id(bytes: &[u8]) -> Result<u32, CodecError> {
+        match bytes {
+            [MAGIC_BYTE, a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+            [found, ..] if bytes.len() >= HEADER_LEN => Err(CodecError::BadMagic { found: *found }),
+            _ => Err(CodecError::Truncated { len: bytes.len() }),
+        }
+    }
+
+    /// Returns the event in a framed payload, resolved from its writer's schema version to today's type.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Event, CodecError> {
+        let id = Self::peek_schema_id(bytes)?;
+        let slot = self
+            .inner
+            .by_id
+            .get(&id)
+            .and_then(|&i| self.inner.slots.get(i))
+            .ok_or(CodecError::UnknownSchemaId { id })?;
+        let (kind, version) = (slot.kind, slot.version);
+        let mut body = EofGuard {
+            rest: bytes.get(HEADER_LEN..).unwrap_or_default(),
+            hit_eof: false,
+        };
+        let result = slot.reader.read_value(&mut body);
+        if body.hit_eof {
+            return Err(CodecError::TruncatedBody { kind, version });
+        }
+        let value = result.map_err(|source| CodecError::Decode {
+            kind,
+            version,
+            source,
+        })?;
+        if !body.rest.is_empty() {
+            return Err(CodecError::TrailingBytes {
+                kind,
+                version,
+                count: body.rest.len(),
+            });
+        }
+        Event::from_avro_value(kind, value).map_err(|source| CodecError::Invalid {
+            kind,
+            version,
+            source,
+        })
+    }
+}
+
+/// A reader over the Avro body that remembers running out of bytes.
+///
+/// apache-avro reads every datum with exact-size reads, so a short read only happens at the end
+/// of a truncated body. It must be caught here: for a string cut short, apache-avro 0.22 returns
+/// `Value::Null` instead of an error, which inside a nullable field would look like "absent".
+struct EofGuard<'a> {
+    rest: &'a [u8],
+    hit_eof: bool,
+}
+
+impl Read for EofGuard<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.len() > self.rest.len() {
+            self.hit_eof = true;
+        }
+        self.rest.read(buf)
+    }
+}
+
+fn write_framed(
+    slot: &Slot,
+    value: &apache_avro::types::Value,
+    buf: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let start = buf.len();
+    buf.push(MAGIC_BYTE);
+    buf.extend_from_slice(&slot.id.to_be_bytes());
+    match slot.writer.write_value_ref(buf, value) {
+        Ok(_) => Ok(()),
+        Err(source) => {
+            buf.truncate(start);
+            Err(CodecError::Encode {
+                kind: slot.kind,
+                version: slot.version,
+                source,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codec_is_send_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Codec>();
+        assert_send_sync::<CodecError>();
+    }
+
+    #[test]
+    fn frame_errors() {
+        assert!(matches!(
+            Codec::peek_schema_id(&[]),
+            Err(CodecError::Truncated { len: 0 })
+        ));
+        assert!(matches!(
+            Codec::peek_schema_id(&[0, 0, 0]),
+            Err(CodecError::Truncated { len: 3 })
+        ));
+        assert!(matches!(
+            Codec::peek_schema_id(&[1, 0, 0, 0, 0]),
+            Err(CodecError::BadMagic { found: 1 })
+        ));
+        assert!(matches!(Codec::peek_schema_id(&[0, 0, 0, 1, 2]), Ok(258)));
+    }
+
+    #[test]
+    fn registry_ids_add_to_manifest_ids() -> Result<(), CodecError> {
+        let ids = HashMap::from([((EventKind::RouteUnpinned, 1), 7u32)]);
+        let codec = Codec::with_ids(ids)?;
+        assert_eq!(codec.schema_id(EventKind::RouteUnpinned, 1), Some(7));
+        assert_eq!(codec.lookup_id(7), Some((EventKind::RouteUnpinned, 1)));
+        let manifest = Codec::new()?;
+        let old_id = manifest.schema_id(EventKind::RouteUnpinned, 1);
+        assert!(
+            old_id.is_some_and(|id| codec.lookup_id(id) == Some((EventKind::RouteUnpinned, 1)))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn conflicting_ids_are_rejected() -> Result<(), CodecError> {
+        let taken = Codec::new()?
+            .schema_id(EventKind::RoutePinned, 1)
+            .unwrap_or_default();
+        let ids = HashMap::from([((EventKind::RouteUnpinned, 1), taken)]);
+        assert!(matches!(
+            Codec::with_ids(ids),
+            Err(CodecError::IdConflict { .. })
+        ));
+        let unknown = HashMap::from([((EventKind::RouteUnpinned, 9), 1)]);
+        assert!(matches!(
+            Codec::with_ids(unknown),
+            Err(CodecError::UnknownVersion { .. })
+        ));
+        Ok(())
+    }
+}
