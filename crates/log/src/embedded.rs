@@ -158,7 +158,22 @@ struct Core {
     clock: WallClock,
     options: EmbeddedOptions,
     stats: LogStats,
+    observer: std::sync::RwLock<Option<CommitObserver>>,
 }
+
+/// One durable group commit, reported to the [`CommitObserver`].
+#[derive(Debug, Clone)]
+pub struct GroupCommit {
+    /// Records made durable, per topic.
+    pub by_topic: Vec<(Topic, u64)>,
+    /// Records made durable in all.
+    pub records: u64,
+    /// Time to write and sync the batch.
+    pub took: Duration,
+}
+
+/// Called by the writer after every durable group commit (metrics); must be cheap.
+pub type CommitObserver = Arc<dyn Fn(&GroupCommit) + Send + Sync>;
 
 struct Shared {
     core: Arc<Core>,
@@ -412,6 +427,7 @@ impl EmbeddedLog {
             clock,
             options,
             stats: LogStats::default(),
+            observer: std::sync::RwLock::new(None),
         });
         let writer_core = Arc::clone(&core);
         let handle = std::thread::Builder::new()
@@ -428,6 +444,13 @@ impl EmbeddedLog {
             _temp: temp,
         });
         Ok(EmbeddedLog { shared })
+    }
+
+    /// Installs the observer called after every durable group commit.
+    pub fn set_commit_observer(&self, observer: CommitObserver) {
+        if let Ok(mut slot) = self.shared.core.observer.write() {
+            *slot = Some(observer);
+        }
     }
 
     /// Returns the log's counters.
@@ -634,6 +657,8 @@ fn command_bytes(cmd: &Command) -> usize {
 
 fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
     let now = (shared.clock)();
+    let started = std::time::Instant::now();
+    let mut by_topic: Vec<(Topic, u64)> = Vec::new();
     let mut batch = shared.db.batch();
     // Offsets are assigned tentatively; on failure they are rolled back to these values.
     let mut before: HashMap<PartitionKey, (u64, u64)> = HashMap::new();
@@ -664,6 +689,10 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
                     state.max_ts.store(max_ts as u64, Ordering::Relaxed);
                     positions.push(Position { topic, partition, offset });
                     appended += 1;
+                }
+                match by_topic.iter_mut().find(|(t, _)| *t == topic) {
+                    Some((_, n)) => *n += positions.len() as u64,
+                    None => by_topic.push((topic, positions.len() as u64)),
                 }
                 replies.push((reply, positions));
             }
@@ -705,6 +734,13 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
             shared.stats.group_commits.fetch_add(1, Ordering::Relaxed);
             shared.stats.last_group_records.store(appended, Ordering::Relaxed);
             shared.appended.send_modify(|v| *v = v.wrapping_add(1));
+            if appended > 0 {
+                if let Ok(observer) = shared.observer.read() {
+                    if let Some(observer) = observer.as_ref() {
+                        observer(&GroupCommit { by_topic, records: appended, took: started.elapsed() });
+                    }
+                }
+            }
             for (reply, positions) in replies {
                 let _ = reply.send(Ok(positions));
             }

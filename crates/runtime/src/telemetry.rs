@@ -39,6 +39,9 @@ pub enum TelemetryError {
     AlreadyInitialized(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
+/// Directives applied before the configured ones: dependencies that are chatty at `info`.
+const QUIET_DEPENDENCIES: &str = "fjall=warn,lsm_tree=warn";
+
 /// Installs the global `tracing` subscriber, writing to stderr.
 ///
 /// `level` is the configured filter (`info`, or directives such as `info,switchyard_log=debug`);
@@ -63,6 +66,8 @@ fn build_filter(level: &str, rust_log: Option<String>) -> Result<EnvFilter, Tele
         Some(value) if !value.trim().is_empty() => (value, LOG_FILTER_ENV),
         _ => (level.to_owned(), "telemetry.log_level"),
     };
+    // The storage engine reports routine maintenance at info; keep it at warn unless asked.
+    let filter = format!("{QUIET_DEPENDENCIES},{filter}");
     EnvFilter::builder()
         .parse(&filter)
         .map_err(|source| TelemetryError::InvalidFilter {
@@ -85,10 +90,11 @@ mod tests {
             "{rendered}"
         );
         assert!(!rendered.contains("info"), "{rendered}");
-        let filter = build_filter("debug", Some("  ".into())).unwrap();
-        assert_eq!(filter.to_string(), "debug");
-        let filter = build_filter("debug", None).unwrap();
-        assert_eq!(filter.to_string(), "debug");
+        for rust_log in [Some("  ".to_owned()), None] {
+            let rendered = build_filter("debug", rust_log).unwrap().to_string();
+            assert!(rendered.contains("debug"), "{rendered}");
+            assert!(rendered.contains("fjall=warn") && rendered.contains("lsm_tree=warn"), "{rendered}");
+        }
     }
 
     #[test]

@@ -1,0 +1,79 @@
+# Switchyard — every target is listed by `make help` (the default goal).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# One target directory shared by every checkout on this machine, so a fresh clone (CI) reuses
+# what was built before. Override with CARGO_TARGET_DIR=... .
+CACHE_DIR ?= $(HOME)/.cache/switchyard
+export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
+export CARGO_TERM_COLOR ?= never
+VENV ?= $(CACHE_DIR)/venv
+LISTEN ?= 127.0.0.1:8080
+ARGS ?=
+
+.PHONY: help
+help: ## List every target
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_.-]+:.*?## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the switchyard binary (debug)
+	cargo build -p switchyard
+
+.PHONY: release
+release: ## Build the switchyard binary (release)
+	cargo build -p switchyard --release
+
+.PHONY: run
+run: ## Start the single-node gateway on $(LISTEN) with the embedded log, store and demo provider
+	cargo run -p switchyard -- serve --listen $(LISTEN) $(ARGS)
+
+.PHONY: deps
+deps: ## Install what the tests need (apt packages, Python venv), idempotent and cached
+	@scripts/ensure-deps.sh "$(VENV)"
+
+.PHONY: test
+test: deps ## Run every test suite (Rust unit, contract, crash and end-to-end tests; Python checks)
+	@scripts/run-tests.sh "$(VENV)"
+
+.PHONY: test-rust
+test-rust: ## Run the Rust test suites only
+	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace --profile ci; else cargo test --workspace; fi
+
+.PHONY: lint
+lint: ## rustfmt --check and clippy on every target with warnings denied
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code
+	cargo fmt --all
+
+.PHONY: check-features
+check-features: ## Check the workspace with all features and with no default features
+	cargo check --workspace --all-targets --all-features
+	cargo check --workspace --no-default-features
+
+.PHONY: check-schemas
+check-schemas: ## Schema compatibility (every adjacent version pair, both ways) and frozen samples
+	cargo test -p switchyard-events
+
+.PHONY: schemas
+schemas: check-schemas ## Alias of check-schemas (the Rust types follow the newest .avsc; see schemas/README.md)
+
+.PHONY: bench
+bench: bench-log ## Run every benchmark
+
+.PHONY: bench-log
+bench-log: ## Durable appends/s of the embedded log (1 and 8 producers, group commit)
+	cargo bench -p switchyard-log --bench append
+
+.PHONY: compose-check
+compose-check: deps ## Validate docker-compose.kafka.yml without Docker
+	"$(VENV)/bin/python" scripts/compose-check.py docker-compose.kafka.yml
+
+.PHONY: ci
+ci: lint test ## What CI runs (.ci/run)
+
+.PHONY: clean
+clean: ## Remove build outputs
+	cargo clean

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suites need, idempotently, and caches it:
+# - Debian packages listed in scripts/apt-packages.txt (only the missing ones; apt-get update
+#   runs once, only when something is missing);
+# - a Python venv at $1 with tests/requirements.txt (rebuilt only when the file changes).
+# Node test clients join here with the gateway issue.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${1:-$HOME/.cache/switchyard/venv}"
+
+missing=()
+while read -r pkg; do
+  [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done < scripts/apt-packages.txt
+if ((${#missing[@]})); then
+  echo "deps: installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+stamp="$VENV/.requirements.sha256"
+want=$(sha256sum tests/requirements.txt | cut -d' ' -f1)
+if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "deps: creating Python venv at $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
+  echo "$want" > "$stamp"
+fi
+echo "deps: ok"

@@ -1,0 +1,140 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchyard_config::{Config, EnvVars, Overrides};
+
+use crate::serve::Role;
+
+/// Self-hosted, feedback-driven LLM router.
+///
+/// Without a subcommand, runs `serve`: every role in one process on the embedded log and store.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+pub struct Cli {
+    /// A configuration file (TOML) layered over the compiled-in defaults; repeatable, later
+    /// files win. Environment variables SWITCHYARD__SECTION__KEY override files.
+    #[arg(long = "config", value_name = "FILE", global = true)]
+    pub config: Vec<PathBuf>,
+
+    /// The data directory (embedded log and store). Overrides `data_dir` in the configuration.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every role in one process (single-node mode; the default).
+    Serve(ListenArgs),
+    /// Run the HTTP ingress role only (distributed mode; stateless, run N replicas).
+    Ingress(ListenArgs),
+    /// Run one stream processor (distributed mode; scales by partitions).
+    Stream {
+        /// The processor.
+        #[arg(value_enum)]
+        name: StreamName,
+        #[command(flatten)]
+        listen: ListenArgs,
+    },
+    /// Run the routing-table projector (distributed mode).
+    Projector(ListenArgs),
+    /// Run the Parquet sink (distributed mode).
+    Sink(ListenArgs),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Validate the configuration and print the effective values.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Address to listen on (overrides `server.listen`). Non-ingress roles serve only
+    /// /healthz, /readyz and /metrics there.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// The stream processors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamName {
+    /// Session-NPS propagation: one rating to every decision of the session.
+    SessionNps,
+    /// LLM-as-judge scoring of sampled responses.
+    Judge,
+    /// Rolling windows, regression detection and automatic rollback.
+    Regression,
+}
+
+impl StreamName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamName::SessionNps => "session-nps",
+            StreamName::Judge => "judge",
+            StreamName::Regression => "regression",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key for an organisation; prints the key on the last line.
+    Create {
+        /// The organisation (1-64 of a-z 0-9 - _).
+        #[arg(long)]
+        org: String,
+        /// Allow the admin API (routes, pins, constraints, SQL).
+        #[arg(long)]
+        admin: bool,
+        /// The route used when a request names none.
+        #[arg(long, value_name = "ROUTE")]
+        default_route: Option<String>,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List API keys (ids and owners, never secrets).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration; exit non-zero with the offending key if invalid.
+    Check,
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut overrides = Overrides::default();
+    if let Some(dir) = &cli.data_dir {
+        overrides = overrides.with_data_dir(dir);
+    }
+    Ok(switchyard_config::load_with(&cli.config, EnvVars::from_process(), &overrides)?)
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        None => crate::serve::run(config, &[Role::All], None).await,
+        Some(Command::Serve(args)) => crate::serve::run(config, &[Role::All], args.listen).await,
+        Some(Command::Ingress(args)) => crate::serve::run(config, &[Role::Ingress], args.listen).await,
+        Some(Command::Stream { name, listen }) => crate::serve::run(config, &[Role::Stream(name)], listen.listen).await,
+        Some(Command::Projector(args)) => crate::serve::run(config, &[Role::Projector], args.listen).await,
+        Some(Command::Sink(args)) => crate::serve::run(config, &[Role::Sink], args.listen).await,
+        Some(Command::Keys(KeysCommand::Create { org, admin, default_route, label })) => {
+            crate::keys::create(&config, &org, admin, default_route, label).await
+        }
+        Some(Command::Keys(KeysCommand::List)) => crate::keys::list(&config).await,
+        Some(Command::Config(ConfigCommand::Check)) => {
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_fmt(&mut out, format_args!("config ok: data_dir {}, listen {}\n", config.data_dir.display(), config.server.listen))
+                .context("write to stdout")
+        }
+    }
+}
