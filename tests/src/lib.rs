@@ -38,12 +38,20 @@ impl CrashLine {
                 let seq = parts.next()?.parse().ok()?;
                 let partition = parts.next()?.parse().ok()?;
                 let offset = parts.next()?.parse().ok()?;
-                parts.next().is_none().then_some(CrashLine::Ack { key, seq, partition, offset })
+                parts.next().is_none().then_some(CrashLine::Ack {
+                    key,
+                    seq,
+                    partition,
+                    offset,
+                })
             }
             "COMMIT" => {
                 let partition = parts.next()?.parse().ok()?;
                 let offset = parts.next()?.parse().ok()?;
-                parts.next().is_none().then_some(CrashLine::Commit { partition, offset })
+                parts
+                    .next()
+                    .is_none()
+                    .then_some(CrashLine::Commit { partition, offset })
             }
             _ => None,
         }

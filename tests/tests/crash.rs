@@ -33,7 +33,10 @@ fn run_and_kill(dir: &std::path::Path, kill_after_acks: usize) -> anyhow::Result
         if reader.read_line(&mut line)? == 0 {
             anyhow::bail!("crash-writer exited before {kill_after_acks} acks (got {acks})");
         }
-        ensure!(started.elapsed() < Duration::from_secs(300), "crash-writer too slow");
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "crash-writer too slow"
+        );
         if let Some(parsed) = CrashLine::parse(line.trim_end()) {
             if matches!(parsed, CrashLine::Ack { .. }) {
                 acks += 1;
@@ -58,7 +61,10 @@ fn run_and_kill(dir: &std::path::Path, kill_after_acks: usize) -> anyhow::Result
         }
     }
     let status = child.wait()?;
-    ensure!(!status.success(), "the writer was killed, not finished: {status:?}");
+    ensure!(
+        !status.success(),
+        "the writer was killed, not finished: {status:?}"
+    );
     Ok(lines)
 }
 
@@ -71,7 +77,12 @@ async fn sigkill_during_100k_appends_loses_nothing_acknowledged() -> anyhow::Res
     for kill_after in [30_000usize, 20_000] {
         for line in run_and_kill(dir.path(), kill_after)? {
             match line {
-                CrashLine::Ack { key, seq, partition, offset } => {
+                CrashLine::Ack {
+                    key,
+                    seq,
+                    partition,
+                    offset,
+                } => {
                     // Sequence numbers restart in the second run: key them by run-unique offset.
                     acked.insert((partition, offset), (key, seq));
                 }
@@ -84,7 +95,13 @@ async fn sigkill_during_100k_appends_loses_nothing_acknowledged() -> anyhow::Res
     }
     ensure!(acked.len() >= 50_000, "only {} acks collected", acked.len());
 
-    let log = EmbeddedLog::open_dir(dir.path(), EmbeddedOptions { partitions: 4, ..EmbeddedOptions::default() })?;
+    let log = EmbeddedLog::open_dir(
+        dir.path(),
+        EmbeddedOptions {
+            partitions: 4,
+            ..EmbeddedOptions::default()
+        },
+    )?;
     // Every acknowledged record is readable at its acknowledged position with its content.
     let mut stored: HashMap<(u32, u64), String> = HashMap::new();
     let mut per_key_offsets: BTreeMap<u32, Vec<(u32, u64)>> = BTreeMap::new();
@@ -97,7 +114,12 @@ async fn sigkill_during_100k_appends_loses_nothing_acknowledged() -> anyhow::Res
             let Some(last) = batch.last() else { break };
             from = last.offset + 1;
             for r in batch {
-                ensure!(r.offset == expected_offset, "offsets are dense after recovery: {} then {}", expected_offset, r.offset);
+                ensure!(
+                    r.offset == expected_offset,
+                    "offsets are dense after recovery: {} then {}",
+                    expected_offset,
+                    r.offset
+                );
                 expected_offset += 1;
                 let value = String::from_utf8(r.value)?;
                 let key: u32 = value.split(':').next().context("value")?.parse()?;
@@ -114,13 +136,30 @@ async fn sigkill_during_100k_appends_loses_nothing_acknowledged() -> anyhow::Res
             None => missing += 1,
         }
     }
-    ensure!(missing == 0, "{missing} acknowledged records are missing after SIGKILL");
+    ensure!(
+        missing == 0,
+        "{missing} acknowledged records are missing after SIGKILL"
+    );
 
     // Order per key: within each run, a key's sequence numbers increase with the offset.
     for (key, positions) in &per_key_offsets {
-        let partitions: std::collections::BTreeSet<u32> = positions.iter().map(|(p, _)| *p).collect();
-        ensure!(partitions.len() == 1, "key {key} spread over partitions {partitions:?}");
-        let seqs: Vec<u64> = positions.iter().map(|pos| stored[pos].split(':').nth(1).unwrap_or("0").parse().unwrap_or(0)).collect();
+        let partitions: std::collections::BTreeSet<u32> =
+            positions.iter().map(|(p, _)| *p).collect();
+        ensure!(
+            partitions.len() == 1,
+            "key {key} spread over partitions {partitions:?}"
+        );
+        let seqs: Vec<u64> = positions
+            .iter()
+            .map(|pos| {
+                stored[pos]
+                    .split(':')
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .collect();
         let mut runs = 0;
         for w in seqs.windows(2) {
             if w[1] == 0 {
@@ -131,16 +170,27 @@ async fn sigkill_during_100k_appends_loses_nothing_acknowledged() -> anyhow::Res
         }
         ensure!(runs <= 1, "key {key} restarted {runs} times");
     }
-    ensure!(per_key_offsets.len() == CRASH_KEYS as usize, "all {CRASH_KEYS} keys present");
+    ensure!(
+        per_key_offsets.len() == CRASH_KEYS as usize,
+        "all {CRASH_KEYS} keys present"
+    );
 
     // The group resumes exactly at the offsets it had committed before the crash (or later,
     // for a commit that was durable but not yet reported).
     let group = GroupId::new("crash-consumer")?;
     for (p, offset) in &committed {
-        let durable = log.committed(&group, Topic::Requests, *p).await?.context("a committed offset survived")?;
-        ensure!(durable >= *offset, "partition {p}: committed {offset} was acknowledged, {durable} survived");
+        let durable = log
+            .committed(&group, Topic::Requests, *p)
+            .await?
+            .context("a committed offset survived")?;
+        ensure!(
+            durable >= *offset,
+            "partition {p}: committed {offset} was acknowledged, {durable} survived"
+        );
     }
-    let mut sub = log.subscribe(&group, &[Topic::Requests], StartFrom::Earliest).await?;
+    let mut sub = log
+        .subscribe(&group, &[Topic::Requests], StartFrom::Earliest)
+        .await?;
     let mut first_seen: BTreeMap<u32, u64> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while first_seen.len() < committed.len() && Instant::now() < deadline {
@@ -149,8 +199,14 @@ async fn sigkill_during_100k_appends_loses_nothing_acknowledged() -> anyhow::Res
         }
     }
     for (p, first) in &first_seen {
-        let durable = log.committed(&group, Topic::Requests, *p).await?.unwrap_or(0);
-        ensure!(*first == durable, "partition {p}: resumed at {first}, committed {durable}");
+        let durable = log
+            .committed(&group, Topic::Requests, *p)
+            .await?
+            .unwrap_or(0);
+        ensure!(
+            *first == durable,
+            "partition {p}: resumed at {first}, committed {durable}"
+        );
     }
     drop(sub);
     log.close().await?;

@@ -4,8 +4,11 @@
 //! # Layout
 //! One fjall database per data directory, shared with the embedded state store. The log uses
 //! four keyspaces:
-//! - `log_records`: `[topic code u8][partition u32 BE][offset u64 BE]` → encoded record
-//!   (see [`encode_value`]); big-endian keys make a partition one contiguous, ordered range.
+//! - `log.<topic>.<partition>`, one keyspace per partition: `[offset u64 BE]` → encoded record
+//!   (see [`encode_value`]). A keyspace per partition keeps every LSM tree's keys strictly
+//!   increasing, so flushed tables never overlap and compaction moves them instead of
+//!   rewriting them (a shared keyspace interleaved partitions and spent most of the CPU in
+//!   compaction).
 //! - `log_partitions`: `[topic code]` → the topic's partition count, fixed at creation so a
 //!   config change never remaps keys.
 //! - `log_starts`: `[topic code][partition]` → log start offset (moved by retention).
@@ -43,11 +46,16 @@ use tokio::sync::{oneshot, watch};
 use crate::record::{GroupId, Header, Position, Record, StartFrom, StoredRecord, Watermarks};
 use crate::{EventLog, LogError, Subscription, partition_for_key};
 
-const RECORDS: &str = "log_records";
 const PARTITIONS: &str = "log_partitions";
 const STARTS: &str = "log_starts";
 const GROUPS: &str = "log_groups";
 const VALUE_FORMAT: u8 = 1;
+
+/// fjall's background workers (flush and compaction). One, on purpose: with two or more, fjall
+/// 3.1's worker 0 hands every compaction message back to the queue and picks it up again, a
+/// busy loop that took 70% of both cores in the append benchmark (measured with perf). One
+/// worker flushes and compacts in turn, which is all a log's sequential writes need.
+pub const FJALL_WORKERS: usize = 1;
 
 /// Returns the wall-clock time in milliseconds; the log stamps append time and applies retention
 /// with it (processors never read it: they use event time).
@@ -100,6 +108,7 @@ pub fn open_database(dir: &Path) -> Result<Database, LogError> {
     std::fs::create_dir_all(dir).map_err(LogError::storage)?;
     Database::builder(dir)
         .cache_size(64 << 20)
+        .worker_threads(FJALL_WORKERS)
         .open()
         .map_err(|e| locked_or_storage(e, dir))
 }
@@ -110,6 +119,7 @@ pub fn open_temporary_database() -> Result<(Database, tempfile::TempDir), LogErr
     let dir = tempfile::tempdir().map_err(LogError::storage)?;
     let db = Database::builder(dir.path())
         .temporary(true)
+        .worker_threads(FJALL_WORKERS)
         .open()
         .map_err(|e| locked_or_storage(e, dir.path()))?;
     Ok((db, dir))
@@ -117,7 +127,9 @@ pub fn open_temporary_database() -> Result<(Database, tempfile::TempDir), LogErr
 
 fn locked_or_storage(e: fjall::Error, dir: &Path) -> LogError {
     match e {
-        fjall::Error::Locked => LogError::Locked { path: dir.to_path_buf() },
+        fjall::Error::Locked => LogError::Locked {
+            path: dir.to_path_buf(),
+        },
         other => LogError::storage(other),
     }
 }
@@ -125,8 +137,9 @@ fn locked_or_storage(e: fjall::Error, dir: &Path) -> LogError {
 type PartitionKey = (Topic, u32);
 
 /// Per-partition state shared between the writer and the readers.
-#[derive(Debug)]
 struct PartitionState {
+    /// The partition's records (its own keyspace).
+    records: Keyspace,
     /// Next offset to assign (writer only).
     next: AtomicU64,
     /// Durable high watermark: offsets below it are readable.
@@ -148,7 +161,6 @@ struct GroupState {
 /// [`EmbeddedLog`] closes the channel, ends the writer and releases the database.
 struct Core {
     db: Database,
-    records: Keyspace,
     starts: Keyspace,
     groups_ks: Keyspace,
     topics: HashMap<Topic, u32>,
@@ -201,10 +213,24 @@ pub struct LogStats {
 }
 
 enum Command {
-    Append { topic: Topic, records: Vec<Record>, reply: oneshot::Sender<Result<Vec<Position>, LogError>> },
-    Commit { key: Vec<u8>, offset: u64, reply: oneshot::Sender<Result<(), LogError>> },
-    Remove { keys: Vec<Vec<u8>>, starts: Vec<(PartitionKey, u64)>, reply: oneshot::Sender<Result<(), LogError>> },
-    Flush { reply: oneshot::Sender<Result<(), LogError>> },
+    Append {
+        topic: Topic,
+        records: Vec<Record>,
+        reply: oneshot::Sender<Result<Vec<Position>, LogError>>,
+    },
+    Commit {
+        key: Vec<u8>,
+        offset: u64,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    Remove {
+        keys: Vec<(PartitionKey, u64)>,
+        starts: Vec<(PartitionKey, u64)>,
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
+    Flush {
+        reply: oneshot::Sender<Result<(), LogError>>,
+    },
 }
 
 /// The embedded event log. Cheap to clone; all clones share one writer.
@@ -215,16 +241,14 @@ pub struct EmbeddedLog {
 
 impl std::fmt::Debug for EmbeddedLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedLog").field("options", &self.shared.core.options).finish_non_exhaustive()
+        f.debug_struct("EmbeddedLog")
+            .field("options", &self.shared.core.options)
+            .finish_non_exhaustive()
     }
 }
 
-fn record_key(topic: Topic, partition: u32, offset: u64) -> [u8; 13] {
-    let mut k = [0u8; 13];
-    k[0] = topic.code();
-    k[1..5].copy_from_slice(&partition.to_be_bytes());
-    k[5..13].copy_from_slice(&offset.to_be_bytes());
-    k
+fn record_key(offset: u64) -> [u8; 8] {
+    offset.to_be_bytes()
 }
 
 fn partition_prefix(topic: Topic, partition: u32) -> [u8; 5] {
@@ -243,7 +267,7 @@ fn group_key(group: &GroupId, topic: Topic, partition: u32) -> Vec<u8> {
 }
 
 fn offset_of_key(key: &[u8]) -> Option<u64> {
-    let bytes: [u8; 8] = key.get(5..13)?.try_into().ok()?;
+    let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
 }
 
@@ -254,7 +278,11 @@ fn read_u64(v: &[u8]) -> Option<u64> {
 /// Encodes a stored record's value: format byte, timestamp, running max timestamp, key,
 /// headers, payload (lengths as u32 BE; payload takes the rest).
 fn encode_value(rec: &Record, timestamp: i64, max_ts: i64) -> Vec<u8> {
-    let headers_len: usize = rec.headers.iter().map(|h| 8 + h.name.len() + h.value.len()).sum();
+    let headers_len: usize = rec
+        .headers
+        .iter()
+        .map(|h| 8 + h.name.len() + h.value.len())
+        .sum();
     let mut v = Vec::with_capacity(1 + 16 + 4 + rec.key.len() + 4 + headers_len + rec.value.len());
     v.push(VALUE_FORMAT);
     v.extend_from_slice(&timestamp.to_be_bytes());
@@ -317,14 +345,24 @@ fn decode_value(v: &[u8]) -> Option<Decoded> {
         let value = c.take(n)?.to_vec();
         headers.push(Header { name, value });
     }
-    Some(Decoded { timestamp, max_ts, key, headers, value: c.0.to_vec() })
+    Some(Decoded {
+        timestamp,
+        max_ts,
+        key,
+        headers,
+        value: c.0.to_vec(),
+    })
 }
 
 fn system_clock() -> WallClock {
     Arc::new(|| {
-        #[expect(clippy::disallowed_methods, reason = "the log stamps append time with the wall clock")]
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the log stamps append time with the wall clock"
+        )]
         let now = std::time::SystemTime::now();
-        now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+        now.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
     })
 }
 
@@ -354,10 +392,14 @@ impl EmbeddedLog {
         temp: Option<tempfile::TempDir>,
     ) -> Result<Self, LogError> {
         if options.partitions == 0 || options.partitions > 1024 {
-            return Err(LogError::Invalid("partitions must be between 1 and 1024".into()));
+            return Err(LogError::Invalid(
+                "partitions must be between 1 and 1024".into(),
+            ));
         }
-        let ks = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default).map_err(LogError::storage);
-        let records = ks(RECORDS)?;
+        let ks = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(LogError::storage)
+        };
         let partitions_ks = ks(PARTITIONS)?;
         let starts = ks(STARTS)?;
         let groups_ks = ks(GROUPS)?;
@@ -365,12 +407,15 @@ impl EmbeddedLog {
         let mut topics = HashMap::new();
         let mut parts = HashMap::new();
         for topic in Topic::ALL {
-            let count = match partitions_ks.get([topic.code()]).map_err(LogError::storage)? {
-                Some(v) => u32::from_be_bytes(
-                    v.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| {
-                        LogError::Invalid(format!("partition count of {topic} is corrupt"))
-                    })?,
-                ),
+            let count = match partitions_ks
+                .get([topic.code()])
+                .map_err(LogError::storage)?
+            {
+                Some(v) => {
+                    u32::from_be_bytes(v.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(
+                        || LogError::Invalid(format!("partition count of {topic} is corrupt")),
+                    )?)
+                }
                 None => {
                     partitions_ks
                         .insert([topic.code()], options.partitions.to_be_bytes())
@@ -381,8 +426,14 @@ impl EmbeddedLog {
             topics.insert(topic, count);
             for p in 0..count {
                 let prefix = partition_prefix(topic, p);
-                let start = starts.get(prefix).map_err(LogError::storage)?.as_deref().and_then(read_u64).unwrap_or(0);
-                let (next, max_ts) = match records.prefix(prefix).next_back() {
+                let start = starts
+                    .get(prefix)
+                    .map_err(LogError::storage)?
+                    .as_deref()
+                    .and_then(read_u64)
+                    .unwrap_or(0);
+                let records = ks(&format!("log.{}.{p}", topic.name()))?;
+                let (next, max_ts) = match records.iter().next_back() {
                     Some(guard) => {
                         let (k, v) = guard.into_inner().map_err(LogError::storage)?;
                         let offset = offset_of_key(&k).ok_or(LogError::Corrupt {
@@ -405,6 +456,7 @@ impl EmbeddedLog {
                 parts.insert(
                     (topic, p),
                     PartitionState {
+                        records,
                         next: AtomicU64::new(next),
                         high: AtomicU64::new(next),
                         start: AtomicU64::new(start),
@@ -413,12 +465,12 @@ impl EmbeddedLog {
                 );
             }
         }
-        db.persist(PersistMode::SyncData).map_err(LogError::storage)?;
+        db.persist(PersistMode::SyncData)
+            .map_err(LogError::storage)?;
 
         let (tx, rx) = mpsc::channel();
         let core = Arc::new(Core {
             db,
-            records,
             starts,
             groups_ks,
             topics,
@@ -477,11 +529,15 @@ impl EmbeddedLog {
     }
 
     fn partition(&self, topic: Topic, partition: u32) -> Result<&PartitionState, LogError> {
-        self.shared.core.parts.get(&(topic, partition)).ok_or(LogError::UnknownPartition {
-            topic,
-            partition,
-            partitions: self.partitions(topic),
-        })
+        self.shared
+            .core
+            .parts
+            .get(&(topic, partition))
+            .ok_or(LogError::UnknownPartition {
+                topic,
+                partition,
+                partitions: self.partitions(topic),
+            })
     }
 
     /// Applies retention and compaction once: removes records of delete-cleanup topics older
@@ -495,15 +551,27 @@ impl EmbeddedLog {
         let removed = plan.keys.len() as u64;
         for chunk in plan.keys.chunks(10_000) {
             let (reply, rx) = oneshot::channel();
-            self.send(Command::Remove { keys: chunk.to_vec(), starts: Vec::new(), reply })?;
+            self.send(Command::Remove {
+                keys: chunk.to_vec(),
+                starts: Vec::new(),
+                reply,
+            })?;
             rx.await.map_err(|_| LogError::Closed)??;
         }
         if !plan.starts.is_empty() {
             let (reply, rx) = oneshot::channel();
-            self.send(Command::Remove { keys: Vec::new(), starts: plan.starts, reply })?;
+            self.send(Command::Remove {
+                keys: Vec::new(),
+                starts: plan.starts,
+                reply,
+            })?;
             rx.await.map_err(|_| LogError::Closed)??;
         }
-        self.shared.core.stats.removed_records.fetch_add(removed, Ordering::Relaxed);
+        self.shared
+            .core
+            .stats
+            .removed_records
+            .fetch_add(removed, Ordering::Relaxed);
         Ok(removed)
     }
 
@@ -518,17 +586,26 @@ impl EmbeddedLog {
                 let high = state.high.load(Ordering::Acquire);
                 match topic.cleanup() {
                     Cleanup::Delete => {
-                        let new_start = self.first_offset_at_or_after(topic, p, cutoff)?.unwrap_or(high);
+                        let new_start = self
+                            .first_offset_at_or_after(topic, p, cutoff)?
+                            .unwrap_or(high);
                         if new_start > start {
-                            for kv in self.shared.core.records.range(record_key(topic, p, start)..record_key(topic, p, new_start)) {
-                                plan.keys.push(kv.key().map_err(LogError::storage)?.to_vec());
+                            for kv in state
+                                .records
+                                .range(record_key(start)..record_key(new_start))
+                            {
+                                plan.keys.push((
+                                    (topic, p),
+                                    offset_of_key(&kv.key().map_err(LogError::storage)?)
+                                        .unwrap_or(0),
+                                ));
                             }
                             plan.starts.push(((topic, p), new_start));
                         }
                     }
                     Cleanup::Compact => {
-                        let mut latest: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-                        for kv in self.shared.core.records.range(record_key(topic, p, start)..record_key(topic, p, high)) {
+                        let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
+                        for kv in state.records.range(record_key(start)..record_key(high)) {
                             let (k, v) = kv.into_inner().map_err(LogError::storage)?;
                             let d = decode_value(&v).ok_or(LogError::Corrupt {
                                 topic,
@@ -536,8 +613,9 @@ impl EmbeddedLog {
                                 offset: offset_of_key(&k).unwrap_or(0),
                                 reason: "bad value",
                             })?;
-                            if let Some(old) = latest.insert(d.key, k.to_vec()) {
-                                plan.keys.push(old);
+                            if let Some(old) = latest.insert(d.key, offset_of_key(&k).unwrap_or(0))
+                            {
+                                plan.keys.push(((topic, p), old));
                             }
                         }
                     }
@@ -548,27 +626,35 @@ impl EmbeddedLog {
     }
 
     /// Binary search over the running-maximum timestamps of a partition.
-    fn first_offset_at_or_after(&self, topic: Topic, partition: u32, ts: i64) -> Result<Option<u64>, LogError> {
+    fn first_offset_at_or_after(
+        &self,
+        topic: Topic,
+        partition: u32,
+        ts: i64,
+    ) -> Result<Option<u64>, LogError> {
         let state = self.partition(topic, partition)?;
-        let (mut lo, mut hi) = (state.start.load(Ordering::Acquire), state.high.load(Ordering::Acquire));
+        let (mut lo, mut hi) = (
+            state.start.load(Ordering::Acquire),
+            state.high.load(Ordering::Acquire),
+        );
         let mut found = None;
         // Invariant: every existing offset below `lo` has max_ts < ts; `found` is the best
         // offset known to have max_ts >= ts.
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let first = self
-                .shared
-                .core
-                .records
-                .range(record_key(topic, partition, mid)..record_key(topic, partition, hi))
-                .next();
+            let first = state.records.range(record_key(mid)..record_key(hi)).next();
             let Some(guard) = first else {
                 hi = mid;
                 continue;
             };
             let (k, v) = guard.into_inner().map_err(LogError::storage)?;
             let offset = offset_of_key(&k).unwrap_or(mid);
-            let d = decode_value(&v).ok_or(LogError::Corrupt { topic, partition, offset, reason: "bad value" })?;
+            let d = decode_value(&v).ok_or(LogError::Corrupt {
+                topic,
+                partition,
+                offset,
+                reason: "bad value",
+            })?;
             if d.max_ts >= ts {
                 found = Some(offset);
                 hi = mid;
@@ -579,24 +665,44 @@ impl EmbeddedLog {
         Ok(found)
     }
 
-    fn read_sync(&self, topic: Topic, partition: u32, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    fn read_sync(
+        &self,
+        topic: Topic,
+        partition: u32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
         let state = self.partition(topic, partition)?;
         let start = state.start.load(Ordering::Acquire);
         let high = state.high.load(Ordering::Acquire);
         if from < start || from > high {
-            return Err(LogError::OffsetOutOfRange { topic, partition, requested: from, start, end: high });
+            return Err(LogError::OffsetOutOfRange {
+                topic,
+                partition,
+                requested: from,
+                start,
+                end: high,
+            });
         }
         let mut out = Vec::with_capacity(max.min((high - from) as usize));
-        for kv in self
-            .shared
-            .core
+        for kv in state
             .records
-            .range(record_key(topic, partition, from)..record_key(topic, partition, high))
+            .range(record_key(from)..record_key(high))
             .take(max)
         {
             let (k, v) = kv.into_inner().map_err(LogError::storage)?;
-            let offset = offset_of_key(&k).ok_or(LogError::Corrupt { topic, partition, offset: from, reason: "bad key" })?;
-            let d = decode_value(&v).ok_or(LogError::Corrupt { topic, partition, offset, reason: "bad value" })?;
+            let offset = offset_of_key(&k).ok_or(LogError::Corrupt {
+                topic,
+                partition,
+                offset: from,
+                reason: "bad key",
+            })?;
+            let d = decode_value(&v).ok_or(LogError::Corrupt {
+                topic,
+                partition,
+                offset,
+                reason: "bad value",
+            })?;
             out.push(StoredRecord {
                 topic,
                 partition,
@@ -613,7 +719,7 @@ impl EmbeddedLog {
 
 #[derive(Default)]
 struct CleanupPlan {
-    keys: Vec<Vec<u8>>,
+    keys: Vec<(PartitionKey, u64)>,
     starts: Vec<(PartitionKey, u64)>,
 }
 
@@ -625,11 +731,14 @@ fn writer_loop(shared: &Core, rx: &mpsc::Receiver<Command>) {
         let mut records = cmds.iter().map(command_records).sum::<usize>();
         let mut bytes = cmds.iter().map(command_bytes).sum::<usize>();
         let deadline = std::time::Instant::now() + shared.options.group_commit_linger;
-        while records < shared.options.group_commit_max_records && bytes < shared.options.group_commit_max_bytes {
+        while records < shared.options.group_commit_max_records
+            && bytes < shared.options.group_commit_max_bytes
+        {
             let next = if shared.options.group_commit_linger.is_zero() {
                 rx.try_recv().ok()
             } else {
-                rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).ok()
+                rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+                    .ok()
             };
             let Some(cmd) = next else { break };
             records += command_records(&cmd);
@@ -650,7 +759,9 @@ fn command_records(cmd: &Command) -> usize {
 
 fn command_bytes(cmd: &Command) -> usize {
     match cmd {
-        Command::Append { records, .. } => records.iter().map(|r| r.value.len() + r.key.len()).sum(),
+        Command::Append { records, .. } => {
+            records.iter().map(|r| r.value.len() + r.key.len()).sum()
+        }
         _ => 16,
     }
 }
@@ -662,13 +773,20 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
     let mut batch = shared.db.batch();
     // Offsets are assigned tentatively; on failure they are rolled back to these values.
     let mut before: HashMap<PartitionKey, (u64, u64)> = HashMap::new();
-    let mut replies: Vec<(oneshot::Sender<Result<Vec<Position>, LogError>>, Vec<Position>)> = Vec::new();
+    let mut replies: Vec<(
+        oneshot::Sender<Result<Vec<Position>, LogError>>,
+        Vec<Position>,
+    )> = Vec::new();
     let mut done: Vec<oneshot::Sender<Result<(), LogError>>> = Vec::new();
     let mut new_starts: Vec<(PartitionKey, u64)> = Vec::new();
     let mut appended = 0u64;
     for cmd in cmds {
         match cmd {
-            Command::Append { topic, records, reply } => {
+            Command::Append {
+                topic,
+                records,
+                reply,
+            } => {
                 let partitions = shared.topics.get(&topic).copied().unwrap_or(1);
                 let mut positions = Vec::with_capacity(records.len());
                 for rec in records {
@@ -678,16 +796,28 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
                     } else {
                         partition_for_key(&rec.key, partitions)
                     };
-                    let Some(state) = shared.parts.get(&(topic, partition)) else { continue };
+                    let Some(state) = shared.parts.get(&(topic, partition)) else {
+                        continue;
+                    };
                     let offset = state.next.load(Ordering::Relaxed);
                     let prev_max = state.max_ts.load(Ordering::Relaxed) as i64;
-                    before.entry((topic, partition)).or_insert((offset, prev_max as u64));
+                    before
+                        .entry((topic, partition))
+                        .or_insert((offset, prev_max as u64));
                     let ts = rec.timestamp_ms.unwrap_or(now);
                     let max_ts = prev_max.max(ts);
-                    batch.insert(&shared.records, record_key(topic, partition, offset).to_vec(), encode_value(&rec, ts, max_ts));
+                    batch.insert(
+                        &state.records,
+                        record_key(offset).to_vec(),
+                        encode_value(&rec, ts, max_ts),
+                    );
                     state.next.store(offset + 1, Ordering::Relaxed);
                     state.max_ts.store(max_ts as u64, Ordering::Relaxed);
-                    positions.push(Position { topic, partition, offset });
+                    positions.push(Position {
+                        topic,
+                        partition,
+                        offset,
+                    });
                     appended += 1;
                 }
                 match by_topic.iter_mut().find(|(t, _)| *t == topic) {
@@ -700,12 +830,22 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
                 batch.insert(&shared.groups_ks, key, offset.to_be_bytes().to_vec());
                 done.push(reply);
             }
-            Command::Remove { keys, starts, reply } => {
-                for k in keys {
-                    batch.remove(&shared.records, k);
+            Command::Remove {
+                keys,
+                starts,
+                reply,
+            } => {
+                for (key, offset) in keys {
+                    if let Some(state) = shared.parts.get(&key) {
+                        batch.remove(&state.records, record_key(offset).to_vec());
+                    }
                 }
                 for ((topic, p), start) in starts {
-                    batch.insert(&shared.starts, partition_prefix(topic, p).to_vec(), start.to_be_bytes().to_vec());
+                    batch.insert(
+                        &shared.starts,
+                        partition_prefix(topic, p).to_vec(),
+                        start.to_be_bytes().to_vec(),
+                    );
                     new_starts.push(((topic, p), start));
                 }
                 done.push(reply);
@@ -722,7 +862,9 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
         Ok(()) => {
             for (key, state) in &shared.parts {
                 if before.contains_key(key) {
-                    state.high.store(state.next.load(Ordering::Relaxed), Ordering::Release);
+                    state
+                        .high
+                        .store(state.next.load(Ordering::Relaxed), Ordering::Release);
                 }
             }
             for (key, start) in new_starts {
@@ -730,14 +872,24 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
                     state.start.fetch_max(start, Ordering::AcqRel);
                 }
             }
-            shared.stats.appended_records.fetch_add(appended, Ordering::Relaxed);
+            shared
+                .stats
+                .appended_records
+                .fetch_add(appended, Ordering::Relaxed);
             shared.stats.group_commits.fetch_add(1, Ordering::Relaxed);
-            shared.stats.last_group_records.store(appended, Ordering::Relaxed);
+            shared
+                .stats
+                .last_group_records
+                .store(appended, Ordering::Relaxed);
             shared.appended.send_modify(|v| *v = v.wrapping_add(1));
             if appended > 0 {
                 if let Ok(observer) = shared.observer.read() {
                     if let Some(observer) = observer.as_ref() {
-                        observer(&GroupCommit { by_topic, records: appended, took: started.elapsed() });
+                        observer(&GroupCommit {
+                            by_topic,
+                            records: appended,
+                            took: started.elapsed(),
+                        });
                     }
                 }
             }
@@ -775,7 +927,11 @@ impl EventLog for EmbeddedLog {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Append { topic, records, reply })?;
+        self.send(Command::Append {
+            topic,
+            records,
+            reply,
+        })?;
         rx.await.map_err(|_| LogError::Closed)?
     }
 
@@ -783,7 +939,13 @@ impl EventLog for EmbeddedLog {
         self.shared.core.topics.get(&topic).copied().unwrap_or(0)
     }
 
-    async fn read(&self, topic: Topic, partition: u32, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    async fn read(
+        &self,
+        topic: Topic,
+        partition: u32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, LogError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.read_sync(topic, partition, from, max))
             .await
@@ -792,22 +954,39 @@ impl EventLog for EmbeddedLog {
 
     async fn watermarks(&self, topic: Topic, partition: u32) -> Result<Watermarks, LogError> {
         let state = self.partition(topic, partition)?;
-        Ok(Watermarks { start: state.start.load(Ordering::Acquire), end: state.high.load(Ordering::Acquire) })
+        Ok(Watermarks {
+            start: state.start.load(Ordering::Acquire),
+            end: state.high.load(Ordering::Acquire),
+        })
     }
 
-    async fn offset_for_time(&self, topic: Topic, partition: u32, timestamp_ms: i64) -> Result<Option<u64>, LogError> {
+    async fn offset_for_time(
+        &self,
+        topic: Topic,
+        partition: u32,
+        timestamp_ms: i64,
+    ) -> Result<Option<u64>, LogError> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.first_offset_at_or_after(topic, partition, timestamp_ms))
-            .await
-            .map_err(LogError::storage)?
+        tokio::task::spawn_blocking(move || {
+            this.first_offset_at_or_after(topic, partition, timestamp_ms)
+        })
+        .await
+        .map_err(LogError::storage)?
     }
 
-    async fn subscribe(&self, group: &GroupId, topics: &[Topic], start: StartFrom) -> Result<EmbeddedSubscription, LogError> {
+    async fn subscribe(
+        &self,
+        group: &GroupId,
+        topics: &[Topic],
+        start: StartFrom,
+    ) -> Result<EmbeddedSubscription, LogError> {
         if self.shared.closed.load(Ordering::Acquire) {
             return Err(LogError::Closed);
         }
         if topics.is_empty() {
-            return Err(LogError::Invalid("subscribe needs at least one topic".into()));
+            return Err(LogError::Invalid(
+                "subscribe needs at least one topic".into(),
+            ));
         }
         let member = {
             let mut groups = self.shared.groups.lock().map_err(|_| LogError::Closed)?;
@@ -818,7 +997,9 @@ impl EventLog for EmbeddedLog {
             state.generation += 1;
             member
         };
-        self.shared.rebalances.send_modify(|v| *v = v.wrapping_add(1));
+        self.shared
+            .rebalances
+            .send_modify(|v| *v = v.wrapping_add(1));
         Ok(EmbeddedSubscription {
             log: self.clone(),
             group: group.clone(),
@@ -832,8 +1013,18 @@ impl EventLog for EmbeddedLog {
         })
     }
 
-    async fn committed(&self, group: &GroupId, topic: Topic, partition: u32) -> Result<Option<u64>, LogError> {
-        let v = self.shared.core.groups_ks.get(group_key(group, topic, partition)).map_err(LogError::storage)?;
+    async fn committed(
+        &self,
+        group: &GroupId,
+        topic: Topic,
+        partition: u32,
+    ) -> Result<Option<u64>, LogError> {
+        let v = self
+            .shared
+            .core
+            .groups_ks
+            .get(group_key(group, topic, partition))
+            .map_err(LogError::storage)?;
         Ok(v.as_deref().and_then(read_u64))
     }
 
@@ -854,9 +1045,16 @@ impl EventLog for EmbeddedLog {
         }
         let handle = self.shared.writer.lock().ok().and_then(|mut w| w.take());
         if let Some(handle) = handle {
-            tokio::task::spawn_blocking(move || handle.join()).await.map_err(LogError::storage)?.ok();
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(LogError::storage)?
+                .ok();
         }
-        self.shared.core.db.persist(PersistMode::SyncAll).map_err(LogError::storage)?;
+        self.shared
+            .core
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(LogError::storage)?;
         flushed
     }
 }
@@ -902,17 +1100,30 @@ impl EmbeddedSubscription {
     /// the members subscribed to it, in join order, take its partitions round-robin.
     fn rebalance(&mut self) -> Result<(), LogError> {
         let (generation, mine) = {
-            let groups = self.log.shared.groups.lock().map_err(|_| LogError::Closed)?;
-            let Some(state) = groups.get(&self.group) else { return Ok(()) };
+            let groups = self
+                .log
+                .shared
+                .groups
+                .lock()
+                .map_err(|_| LogError::Closed)?;
+            let Some(state) = groups.get(&self.group) else {
+                return Ok(());
+            };
             if state.generation == self.generation {
                 return Ok(());
             }
             let mut mine = Vec::new();
             let my_topics = state.members.get(&self.member).cloned().unwrap_or_default();
             for topic in my_topics {
-                let members: Vec<u64> =
-                    state.members.iter().filter(|(_, t)| t.contains(&topic)).map(|(m, _)| *m).collect();
-                let Some(index) = members.iter().position(|m| *m == self.member) else { continue };
+                let members: Vec<u64> = state
+                    .members
+                    .iter()
+                    .filter(|(_, t)| t.contains(&topic))
+                    .map(|(m, _)| *m)
+                    .collect();
+                let Some(index) = members.iter().position(|m| *m == self.member) else {
+                    continue;
+                };
                 for p in 0..self.log.partitions(topic) {
                     if p as usize % members.len() == index {
                         mine.push((topic, p));
@@ -926,7 +1137,13 @@ impl EmbeddedSubscription {
             let position = match self.positions.get(&(topic, p)) {
                 Some(pos) => *pos,
                 None => {
-                    let committed = self.log.shared.core.groups_ks.get(group_key(&self.group, topic, p)).map_err(LogError::storage)?;
+                    let committed = self
+                        .log
+                        .shared
+                        .core
+                        .groups_ks
+                        .get(group_key(&self.group, topic, p))
+                        .map_err(LogError::storage)?;
                     let state = self.log.partition(topic, p)?;
                     match committed.as_deref().and_then(read_u64) {
                         Some(offset) => offset,
@@ -956,7 +1173,9 @@ impl EmbeddedSubscription {
                 break;
             }
             let (topic, p) = keys[(self.cursor + i) % keys.len()];
-            let Some(position) = self.positions.get(&(topic, p)).copied() else { continue };
+            let Some(position) = self.positions.get(&(topic, p)).copied() else {
+                continue;
+            };
             let state = self.log.partition(topic, p)?;
             let start = state.start.load(Ordering::Acquire);
             // A position below the log start (retention removed it) resumes at the start, like
@@ -1004,7 +1223,11 @@ impl Subscription for EmbeddedSubscription {
                 continue;
             }
             let (reply, rx) = oneshot::channel();
-            self.log.send(Command::Commit { key: group_key(&self.group, topic, partition), offset, reply })?;
+            self.log.send(Command::Commit {
+                key: group_key(&self.group, topic, partition),
+                offset,
+                reply,
+            })?;
             rx.await.map_err(|_| LogError::Closed)??;
         }
         Ok(())
@@ -1017,7 +1240,9 @@ impl Subscription for EmbeddedSubscription {
                 *position = offset;
                 Ok(())
             }
-            None => Err(LogError::Invalid(format!("{topic}/{partition} is not assigned to this member"))),
+            None => Err(LogError::Invalid(format!(
+                "{topic}/{partition} is not assigned to this member"
+            ))),
         }
     }
 
@@ -1037,7 +1262,10 @@ impl Drop for EmbeddedSubscription {
                 state.generation += 1;
             }
         }
-        self.log.shared.rebalances.send_modify(|v| *v = v.wrapping_add(1));
+        self.log
+            .shared
+            .rebalances
+            .send_modify(|v| *v = v.wrapping_add(1));
     }
 }
 

@@ -27,7 +27,9 @@ pub enum LogError {
         path: PathBuf,
     },
     /// The requested offset is not in the partition.
-    #[error("offset {requested} is out of range for {topic}/{partition} (log start {start}, end {end})")]
+    #[error(
+        "offset {requested} is out of range for {topic}/{partition} (log start {start}, end {end})"
+    )]
     OffsetOutOfRange {
         /// Topic read.
         topic: Topic,

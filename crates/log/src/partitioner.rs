@@ -52,14 +52,20 @@ mod tests {
         assert_eq!(murmur2(b"foobar"), -790_332_482);
         assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
         assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58_897_971);
+        assert_eq!(
+            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
+            -58_897_971
+        );
         assert_eq!(murmur2(b"abc"), 479_470_107);
     }
 
     #[test]
     fn same_key_same_partition() {
         for n in 1..64 {
-            assert_eq!(partition_for_key(b"session-1", n), partition_for_key(b"session-1", n));
+            assert_eq!(
+                partition_for_key(b"session-1", n),
+                partition_for_key(b"session-1", n)
+            );
             assert!(partition_for_key(b"session-1", n) < n);
         }
     }

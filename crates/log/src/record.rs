@@ -27,7 +27,12 @@ pub struct Record {
 impl Record {
     /// Returns a record with a key and a value, no headers, stamped by the log.
     pub fn new(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        Record { key: key.into(), value: value.into(), headers: Vec::new(), timestamp_ms: None }
+        Record {
+            key: key.into(),
+            value: value.into(),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        }
     }
 
     /// Sets the event time.
@@ -40,7 +45,10 @@ impl Record {
     /// Adds a header.
     #[must_use]
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push(Header { name: name.into(), value: value.into() });
+        self.headers.push(Header {
+            name: name.into(),
+            value: value.into(),
+        });
         self
     }
 }
@@ -103,7 +111,9 @@ impl GroupId {
         let name = name.into();
         let valid = !name.is_empty()
             && name.len() <= 200
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if valid {
             Ok(GroupId(name))
         } else {

@@ -93,7 +93,10 @@ mod tests {
         for rust_log in [Some("  ".to_owned()), None] {
             let rendered = build_filter("debug", rust_log).unwrap().to_string();
             assert!(rendered.contains("debug"), "{rendered}");
-            assert!(rendered.contains("fjall=warn") && rendered.contains("lsm_tree=warn"), "{rendered}");
+            assert!(
+                rendered.contains("fjall=warn") && rendered.contains("lsm_tree=warn"),
+                "{rendered}"
+            );
         }
     }
 

@@ -57,24 +57,48 @@ impl EmbeddedStore {
     /// Opens a store in a directory of its own (tools and tests).
     pub fn open_dir(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(StoreError::storage)?;
-        let db = Database::builder(dir).open().map_err(StoreError::storage)?;
+        let db = Database::builder(dir)
+            .worker_threads(switchyard_log_workers())
+            .open()
+            .map_err(StoreError::storage)?;
         Self::open(db)
     }
 
     /// Opens a store in a temporary directory (`memory://`).
     pub fn temporary() -> Result<Self, StoreError> {
         let dir = tempfile::tempdir().map_err(StoreError::storage)?;
-        let db = Database::builder(dir.path()).temporary(true).open().map_err(StoreError::storage)?;
+        let db = Database::builder(dir.path())
+            .temporary(true)
+            .worker_threads(switchyard_log_workers())
+            .open()
+            .map_err(StoreError::storage)?;
         Self::open_inner(db, Some(dir))
     }
 
     fn open_inner(db: Database, temp: Option<tempfile::TempDir>) -> Result<Self, StoreError> {
-        let state = db.keyspace("state", KeyspaceCreateOptions::default).map_err(StoreError::storage)?;
-        let checkpoints = db.keyspace("checkpoints", KeyspaceCreateOptions::default).map_err(StoreError::storage)?;
-        Ok(EmbeddedStore { inner: Arc::new(Inner { db, state, checkpoints, _temp: temp }) })
+        let state = db
+            .keyspace("state", KeyspaceCreateOptions::default)
+            .map_err(StoreError::storage)?;
+        let checkpoints = db
+            .keyspace("checkpoints", KeyspaceCreateOptions::default)
+            .map_err(StoreError::storage)?;
+        Ok(EmbeddedStore {
+            inner: Arc::new(Inner {
+                db,
+                state,
+                checkpoints,
+                _temp: temp,
+            }),
+        })
     }
 
-    fn scan_sync(&self, table: Table, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_sync(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         table.validate()?;
         let table_prefix_len = table.name().len() + 1;
         let full_prefix = state_key(table, prefix);
@@ -104,11 +128,21 @@ impl EmbeddedStore {
 impl StateStore for EmbeddedStore {
     async fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         table.validate()?;
-        let v = self.inner.state.get(state_key(table, key)).map_err(StoreError::storage)?;
+        let v = self
+            .inner
+            .state
+            .get(state_key(table, key))
+            .map_err(StoreError::storage)?;
         Ok(v.map(|v| v.to_vec()))
     }
 
-    async fn scan_prefix(&self, table: Table, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    async fn scan_prefix(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let this = self.clone();
         let prefix = prefix.to_vec();
         let after = after.map(<[u8]>::to_vec);
@@ -137,16 +171,41 @@ impl StateStore for EmbeddedStore {
                 b.remove(&inner.state, state_key(table, &key));
             }
             for c in batch.checkpoints {
-                b.insert(&inner.checkpoints, checkpoint_key(&c.group, c.topic, c.partition), c.offset.to_be_bytes().to_vec());
+                b.insert(
+                    &inner.checkpoints,
+                    checkpoint_key(&c.group, c.topic, c.partition),
+                    c.offset.to_be_bytes().to_vec(),
+                );
             }
-            b.durability(Some(PersistMode::SyncData)).commit().map_err(StoreError::storage)
+            b.durability(Some(PersistMode::SyncData))
+                .commit()
+                .map_err(StoreError::storage)
         })
         .await
         .map_err(StoreError::storage)?
     }
 
-    async fn checkpoint(&self, group: &str, topic: Topic, partition: u32) -> Result<Option<u64>, StoreError> {
-        let v = self.inner.checkpoints.get(checkpoint_key(group, topic, partition)).map_err(StoreError::storage)?;
-        Ok(v.and_then(|v| v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)))
+    async fn checkpoint(
+        &self,
+        group: &str,
+        topic: Topic,
+        partition: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        let v = self
+            .inner
+            .checkpoints
+            .get(checkpoint_key(group, topic, partition))
+            .map_err(StoreError::storage)?;
+        Ok(v.and_then(|v| {
+            v.get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+        }))
     }
+}
+
+/// One fjall background worker: see `switchyard_log::embedded::FJALL_WORKERS` for why (the
+/// store does not depend on the log crate, so the number is repeated here with its reason).
+const fn switchyard_log_workers() -> usize {
+    1
 }

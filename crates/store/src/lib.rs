@@ -40,8 +40,18 @@ impl Table {
     fn validate(self) -> Result<(), StoreError> {
         let ok = !self.0.is_empty()
             && self.0.len() <= 64
-            && self.0.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
-        if ok { Ok(()) } else { Err(StoreError::Invalid(format!("table name `{}` must be 1..=64 of [a-z0-9_.]", self.0))) }
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "table name `{}` must be 1..=64 of [a-z0-9_.]",
+                self.0
+            )))
+        }
     }
 }
 
@@ -80,7 +90,12 @@ impl WriteBatch {
     }
 
     /// Sets `key` to `value` in `table`.
-    pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
+    pub fn put(
+        &mut self,
+        table: Table,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> &mut Self {
         self.puts.push((table, key.into(), value.into()));
         self
     }
@@ -92,8 +107,19 @@ impl WriteBatch {
     }
 
     /// Records a consumer checkpoint.
-    pub fn checkpoint(&mut self, group: impl Into<String>, topic: Topic, partition: u32, offset: u64) -> &mut Self {
-        self.checkpoints.push(Checkpoint { group: group.into(), topic, partition, offset });
+    pub fn checkpoint(
+        &mut self,
+        group: impl Into<String>,
+        topic: Topic,
+        partition: u32,
+        offset: u64,
+    ) -> &mut Self {
+        self.checkpoints.push(Checkpoint {
+            group: group.into(),
+            topic,
+            partition,
+            offset,
+        });
         self
     }
 
@@ -145,7 +171,11 @@ impl StoreError {
 /// The state-store port. Implemented by every backend; exercised by one contract suite.
 pub trait StateStore: Clone + Send + Sync + 'static {
     /// Returns the value of `key` in `table`.
-    fn get(&self, table: Table, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+    fn get(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
     /// Returns up to `limit` entries of `table` whose key starts with `prefix`, in key order,
     /// starting after `after` when given (pagination).

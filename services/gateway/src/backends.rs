@@ -25,7 +25,8 @@ pub fn open_log(config: &Config) -> anyhow::Result<EmbeddedLog> {
     match &config.log.backend {
         LogBackend::Embedded(dir) => EmbeddedLog::open_dir(dir, embedded_options(config))
             .with_context(|| format!("cannot open the embedded log in {}", dir.display())),
-        LogBackend::Memory => EmbeddedLog::temporary(embedded_options(config)).context("cannot open the in-memory log"),
+        LogBackend::Memory => EmbeddedLog::temporary(embedded_options(config))
+            .context("cannot open the in-memory log"),
         LogBackend::Kafka { brokers } => anyhow::bail!(
             "log.url names Kafka ({}), but this build has no Kafka backend yet (the distributed-mode issue adds it); use log.url = \"embedded\"",
             brokers.join(",")
@@ -36,10 +37,11 @@ pub fn open_log(config: &Config) -> anyhow::Result<EmbeddedLog> {
 /// Opens the configured state store.
 pub fn open_store(config: &Config) -> anyhow::Result<EmbeddedStore> {
     match &config.store.backend {
-        StoreBackend::Embedded(dir) => {
-            EmbeddedStore::open_dir(dir).with_context(|| format!("cannot open the embedded store in {}", dir.display()))
+        StoreBackend::Embedded(dir) => EmbeddedStore::open_dir(dir)
+            .with_context(|| format!("cannot open the embedded store in {}", dir.display())),
+        StoreBackend::Memory => {
+            EmbeddedStore::temporary().context("cannot open the in-memory store")
         }
-        StoreBackend::Memory => EmbeddedStore::temporary().context("cannot open the in-memory store"),
         StoreBackend::Scylla { nodes, .. } => anyhow::bail!(
             "store.url names ScyllaDB ({}), but this build has no Scylla backend yet (the distributed-mode issue adds it behind the `scylla` feature); use store.url = \"embedded\"",
             nodes.join(",")

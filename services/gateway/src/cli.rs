@@ -115,7 +115,11 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(dir) = &cli.data_dir {
         overrides = overrides.with_data_dir(dir);
     }
-    Ok(switchyard_config::load_with(&cli.config, EnvVars::from_process(), &overrides)?)
+    Ok(switchyard_config::load_with(
+        &cli.config,
+        EnvVars::from_process(),
+        &overrides,
+    )?)
 }
 
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -123,18 +127,34 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => crate::serve::run(config, &[Role::All], None).await,
         Some(Command::Serve(args)) => crate::serve::run(config, &[Role::All], args.listen).await,
-        Some(Command::Ingress(args)) => crate::serve::run(config, &[Role::Ingress], args.listen).await,
-        Some(Command::Stream { name, listen }) => crate::serve::run(config, &[Role::Stream(name)], listen.listen).await,
-        Some(Command::Projector(args)) => crate::serve::run(config, &[Role::Projector], args.listen).await,
-        Some(Command::Sink(args)) => crate::serve::run(config, &[Role::Sink], args.listen).await,
-        Some(Command::Keys(KeysCommand::Create { org, admin, default_route, label })) => {
-            crate::keys::create(&config, &org, admin, default_route, label).await
+        Some(Command::Ingress(args)) => {
+            crate::serve::run(config, &[Role::Ingress], args.listen).await
         }
+        Some(Command::Stream { name, listen }) => {
+            crate::serve::run(config, &[Role::Stream(name)], listen.listen).await
+        }
+        Some(Command::Projector(args)) => {
+            crate::serve::run(config, &[Role::Projector], args.listen).await
+        }
+        Some(Command::Sink(args)) => crate::serve::run(config, &[Role::Sink], args.listen).await,
+        Some(Command::Keys(KeysCommand::Create {
+            org,
+            admin,
+            default_route,
+            label,
+        })) => crate::keys::create(&config, &org, admin, default_route, label).await,
         Some(Command::Keys(KeysCommand::List)) => crate::keys::list(&config).await,
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut out = std::io::stdout().lock();
-            std::io::Write::write_fmt(&mut out, format_args!("config ok: data_dir {}, listen {}\n", config.data_dir.display(), config.server.listen))
-                .context("write to stdout")
+            std::io::Write::write_fmt(
+                &mut out,
+                format_args!(
+                    "config ok: data_dir {}, listen {}\n",
+                    config.data_dir.display(),
+                    config.server.listen
+                ),
+            )
+            .context("write to stdout")
         }
     }
 }

@@ -44,12 +44,21 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     // A socket file left by a killed server is stale: we hold the data directory's lock, so no
     // other server can be using it.
     if path.exists() {
-        std::fs::remove_file(path).with_context(|| format!("cannot remove stale {}", path.display()))?;
+        std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale {}", path.display()))?;
     }
-    UnixListener::bind(path).with_context(|| format!("cannot bind the control socket {}", path.display()))
+    UnixListener::bind(path)
+        .with_context(|| format!("cannot bind the control socket {}", path.display()))
 }
 
-pub async fn serve(listener: UnixListener, path: PathBuf, log: EmbeddedLog, codec: Arc<Codec>, plane: ControlPlane, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    log: EmbeddedLog,
+    codec: Arc<Codec>,
+    plane: ControlPlane,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     tracing::debug!(path = %path.display(), "control socket listening");
     loop {
         let (stream, _) = tokio::select! {
@@ -65,17 +74,28 @@ pub async fn serve(listener: UnixListener, path: PathBuf, log: EmbeddedLog, code
     }
 }
 
-async fn handle(stream: UnixStream, log: &EmbeddedLog, codec: &Codec, plane: &ControlPlane) -> anyhow::Result<()> {
+async fn handle(
+    stream: UnixStream,
+    log: &EmbeddedLog,
+    codec: &Codec,
+    plane: &ControlPlane,
+) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_LINE as u64));
     reader.read_line(&mut line).await?;
     let response = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Response::Error { message: format!("bad request: {e}") },
-        Ok(Request::ListKeys) => Response::Keys { keys: plane.snapshot().keys() },
+        Err(e) => Response::Error {
+            message: format!("bad request: {e}"),
+        },
+        Ok(Request::ListKeys) => Response::Keys {
+            keys: plane.snapshot().keys(),
+        },
         Ok(Request::Append { event }) => match append(log, codec, &event).await {
             Ok(()) => Response::Ok,
-            Err(e) => Response::Error { message: format!("{e:#}") },
+            Err(e) => Response::Error {
+                message: format!("{e:#}"),
+            },
         },
     };
     let mut out = serde_json::to_vec(&response)?;
@@ -89,9 +109,16 @@ async fn append(log: &EmbeddedLog, codec: &Codec, hex_event: &str) -> anyhow::Re
     let event = codec.decode(&bytes).context("event does not decode")?;
     // Only control-plane facts may enter through this door.
     if !matches!(event, Event::ApiKeyCreated(_) | Event::ApiKeyRevoked(_)) {
-        bail!("only API key events are accepted here, got {}", event.kind().name());
+        bail!(
+            "only API key events are accepted here, got {}",
+            event.kind().name()
+        );
     }
-    log.append(event.topic(), vec![Record::new(event.partition_key().as_str(), bytes)]).await?;
+    log.append(
+        event.topic(),
+        vec![Record::new(event.partition_key().as_str(), bytes)],
+    )
+    .await?;
     Ok(())
 }
 
@@ -110,8 +137,11 @@ pub async fn call(path: &Path, request: &Request) -> anyhow::Result<Response> {
     line.push(b'\n');
     write.write_all(&line).await?;
     let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(30), BufReader::new(read.take(MAX_LINE as u64)).read_line(&mut answer))
-        .await
-        .context("the running server did not answer in time")??;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        BufReader::new(read.take(MAX_LINE as u64)).read_line(&mut answer),
+    )
+    .await
+    .context("the running server did not answer in time")??;
     serde_json::from_str(&answer).context("unreadable answer from the running server")
 }

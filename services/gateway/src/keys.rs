@@ -10,7 +10,10 @@ use std::io::Write;
 use anyhow::{Context, bail};
 use rand::RngCore;
 use switchyard_config::{Config, LogBackend};
-use switchyard_events::{ApiKeyCreated, ApiKeyId, Codec, Envelope, Event, EventId, KeyHash, OrgId, PartitionKey, RouteName, Timestamp, TraceId};
+use switchyard_events::{
+    ApiKeyCreated, ApiKeyId, Codec, Envelope, Event, EventId, KeyHash, OrgId, PartitionKey,
+    RouteName, Timestamp, TraceId,
+};
 use switchyard_ingress::control::{KeyInfo, load_keys};
 use switchyard_log::{EventLog, LogError, Record};
 use switchyard_runtime::{Clock, SystemClock};
@@ -18,7 +21,11 @@ use switchyard_runtime::{Clock, SystemClock};
 use crate::control_socket::{self, Request, Response};
 
 fn validate_org(org: &str) -> anyhow::Result<()> {
-    let ok = !org.is_empty() && org.len() <= 64 && org.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    let ok = !org.is_empty()
+        && org.len() <= 64
+        && org
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !ok {
         bail!("--org `{org}` must be 1-64 characters of a-z 0-9 - _");
     }
@@ -32,7 +39,12 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// Builds the event for a new key and the secret that goes with it.
-pub fn new_key(org: &str, admin: bool, default_route: Option<String>, label: Option<String>) -> anyhow::Result<(Event, String)> {
+pub fn new_key(
+    org: &str,
+    admin: bool,
+    default_route: Option<String>,
+    label: Option<String>,
+) -> anyhow::Result<(Event, String)> {
     validate_org(org)?;
     let key_id = ApiKeyId::new(format!("key_{}", random_hex(8)));
     let secret = format!("sk-sy-{}", random_hex(24));
@@ -67,10 +79,21 @@ async fn append_control(config: &Config, event: &Event) -> anyhow::Result<()> {
             Ok(())
         }
         Err(e) if is_locked(&e) => {
-            let LogBackend::Embedded(_) = config.log.backend else { return Err(e) };
-            match control_socket::call(&control_socket::socket_path(&config.data_dir), &Request::Append { event: hex::encode(codec.encode(event)?) }).await? {
+            let LogBackend::Embedded(_) = config.log.backend else {
+                return Err(e);
+            };
+            match control_socket::call(
+                &control_socket::socket_path(&config.data_dir),
+                &Request::Append {
+                    event: hex::encode(codec.encode(event)?),
+                },
+            )
+            .await?
+            {
                 Response::Ok => Ok(()),
-                Response::Error { message } => bail!("the running server refused the key: {message}"),
+                Response::Error { message } => {
+                    bail!("the running server refused the key: {message}")
+                }
                 Response::Keys { .. } => bail!("unexpected answer from the running server"),
             }
         }
@@ -79,15 +102,30 @@ async fn append_control(config: &Config, event: &Event) -> anyhow::Result<()> {
 }
 
 fn is_locked(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| matches!(c.downcast_ref::<LogError>(), Some(LogError::Locked { .. })))
+    e.chain()
+        .any(|c| matches!(c.downcast_ref::<LogError>(), Some(LogError::Locked { .. })))
 }
 
-pub async fn create(config: &Config, org: &str, admin: bool, default_route: Option<String>, label: Option<String>) -> anyhow::Result<()> {
+pub async fn create(
+    config: &Config,
+    org: &str,
+    admin: bool,
+    default_route: Option<String>,
+    label: Option<String>,
+) -> anyhow::Result<()> {
     let (event, secret) = new_key(org, admin, default_route, label)?;
     append_control(config, &event).await?;
-    let Event::ApiKeyCreated(created) = &event else { bail!("internal: not a key event") };
+    let Event::ApiKeyCreated(created) = &event else {
+        bail!("internal: not a key event")
+    };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "created API key {} for org {} (admin: {})", created.key_id, org, if admin { "yes" } else { "no" })?;
+    writeln!(
+        out,
+        "created API key {} for org {} (admin: {})",
+        created.key_id,
+        org,
+        if admin { "yes" } else { "no" }
+    )?;
     writeln!(out, "the secret is shown once; only its SHA-256 is stored")?;
     writeln!(out, "{secret}")?;
     Ok(())
@@ -101,15 +139,26 @@ pub async fn list(config: &Config) -> anyhow::Result<()> {
             log.close().await?;
             table?.keys()
         }
-        Err(e) if is_locked(&e) => match control_socket::call(&control_socket::socket_path(&config.data_dir), &Request::ListKeys).await? {
+        Err(e) if is_locked(&e) => match control_socket::call(
+            &control_socket::socket_path(&config.data_dir),
+            &Request::ListKeys,
+        )
+        .await?
+        {
             Response::Keys { keys } => keys,
-            Response::Error { message } => bail!("the running server could not list keys: {message}"),
+            Response::Error { message } => {
+                bail!("the running server could not list keys: {message}")
+            }
             Response::Ok => bail!("unexpected answer from the running server"),
         },
         Err(e) => return Err(e),
     };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<22} {:<20} {:<6} {:<8} LABEL", "KEY ID", "ORG", "ADMIN", "STATUS")?;
+    writeln!(
+        out,
+        "{:<22} {:<20} {:<6} {:<8} LABEL",
+        "KEY ID", "ORG", "ADMIN", "STATUS"
+    )?;
     for k in keys {
         writeln!(
             out,

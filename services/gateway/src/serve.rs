@@ -38,7 +38,14 @@ pub enum Role {
 impl Role {
     fn names(self) -> Vec<String> {
         match self {
-            Role::All => vec!["ingress".into(), "stream:session-nps".into(), "stream:judge".into(), "stream:regression".into(), "projector".into(), "sink".into()],
+            Role::All => vec![
+                "ingress".into(),
+                "stream:session-nps".into(),
+                "stream:judge".into(),
+                "stream:regression".into(),
+                "projector".into(),
+                "sink".into(),
+            ],
             Role::Ingress => vec!["ingress".into()],
             Role::Stream(name) => vec![format!("stream:{}", name.as_str())],
             Role::Projector => vec!["projector".into()],
@@ -47,7 +54,11 @@ impl Role {
     }
 }
 
-pub async fn run(mut config: Config, roles: &[Role], listen: Option<SocketAddr>) -> anyhow::Result<()> {
+pub async fn run(
+    mut config: Config,
+    roles: &[Role],
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     if let Some(listen) = listen {
         config.server.listen = listen;
     }
@@ -55,7 +66,8 @@ pub async fn run(mut config: Config, roles: &[Role], listen: Option<SocketAddr>)
         switchyard_config::LogFormat::Text => switchyard_runtime::LogFormat::Text,
         switchyard_config::LogFormat::Json => switchyard_runtime::LogFormat::Json,
     };
-    switchyard_runtime::init_tracing(format, &config.telemetry.log_level).context("cannot set up logging")?;
+    switchyard_runtime::init_tracing(format, &config.telemetry.log_level)
+        .context("cannot set up logging")?;
 
     let metrics = Metrics::new();
     let log = crate::backends::open_log(&config)?;
@@ -64,7 +76,9 @@ pub async fn run(mut config: Config, roles: &[Role], listen: Option<SocketAddr>)
         log.set_commit_observer(Arc::new(move |commit| {
             metrics.log().record_group_commit(commit.records);
             for (topic, records) in &commit.by_topic {
-                metrics.log().record_append(topic.name(), *records, commit.took);
+                metrics
+                    .log()
+                    .record_append(topic.name(), *records, commit.took);
             }
         }));
     }
@@ -72,28 +86,63 @@ pub async fn run(mut config: Config, roles: &[Role], listen: Option<SocketAddr>)
     let codec = Arc::new(Codec::new().context("cannot load the event schemas")?);
 
     let supervisor = Supervisor::new();
-    supervisor.shutdown_on_signals().context("cannot install signal handlers")?;
+    supervisor
+        .shutdown_on_signals()
+        .context("cannot install signal handlers")?;
     let shutdown = supervisor.shutdown_token();
     let readiness = Readiness::default();
 
     // The control plane (API keys) is followed by every node that serves HTTP.
     let plane = ControlPlane::default();
     let (caught_up_tx, mut caught_up) = tokio::sync::watch::channel(false);
-    supervisor.spawn("control-plane", follow(log.clone(), Arc::clone(&codec), plane.clone(), caught_up_tx, shutdown.clone()));
-    supervisor.spawn("log-maintenance", maintain_log(log.clone(), config.log.retention_check_interval, shutdown.clone()));
+    supervisor.spawn(
+        "control-plane",
+        follow(
+            log.clone(),
+            Arc::clone(&codec),
+            plane.clone(),
+            caught_up_tx,
+            shutdown.clone(),
+        ),
+    );
+    supervisor.spawn(
+        "log-maintenance",
+        maintain_log(
+            log.clone(),
+            config.log.retention_check_interval,
+            shutdown.clone(),
+        ),
+    );
 
     if let LogBackend::Embedded(_) = config.log.backend {
         let socket = crate::control_socket::socket_path(&config.data_dir);
         let listener = crate::control_socket::bind(&socket)?;
-        supervisor.spawn("control-socket", crate::control_socket::serve(listener, socket, log.clone(), Arc::clone(&codec), plane.clone(), shutdown.clone()));
+        supervisor.spawn(
+            "control-socket",
+            crate::control_socket::serve(
+                listener,
+                socket,
+                log.clone(),
+                Arc::clone(&codec),
+                plane.clone(),
+                shutdown.clone(),
+            ),
+        );
     }
 
     for role in roles {
         match role {
             Role::All | Role::Ingress => {}
-            Role::Stream(name) => tracing::warn!(stream = name.as_str(), "this stream processor is not built yet; the role serves health and metrics only"),
-            Role::Projector => tracing::warn!("the projector is not built yet; the role serves health and metrics only"),
-            Role::Sink => tracing::warn!("the Parquet sink is not built yet; the role serves health and metrics only"),
+            Role::Stream(name) => tracing::warn!(
+                stream = name.as_str(),
+                "this stream processor is not built yet; the role serves health and metrics only"
+            ),
+            Role::Projector => tracing::warn!(
+                "the projector is not built yet; the role serves health and metrics only"
+            ),
+            Role::Sink => tracing::warn!(
+                "the Parquet sink is not built yet; the role serves health and metrics only"
+            ),
         }
     }
     // State-store consumers (processors) join with the feedback-loop issue; opening it here
@@ -103,16 +152,32 @@ pub async fn run(mut config: Config, roles: &[Role], listen: Option<SocketAddr>)
     let description = Arc::new(NodeDescription {
         roles: roles.iter().flat_map(|r| r.names()).collect(),
         log: backend_name(&config.log.backend).into(),
-        store: format!("{:?}", config.store.backend).split(['(', ' ', '{']).next().unwrap_or("unknown").to_lowercase(),
+        store: format!("{:?}", config.store.backend)
+            .split(['(', ' ', '{'])
+            .next()
+            .unwrap_or("unknown")
+            .to_lowercase(),
         version: env!("CARGO_PKG_VERSION").into(),
     });
-    let state = AppState { readiness: readiness.clone(), metrics: metrics.clone(), description };
-    let router = switchyard_ingress::router(state, &IngressConfig { max_body_bytes: config.server.max_body_bytes });
+    let state = AppState {
+        readiness: readiness.clone(),
+        metrics: metrics.clone(),
+        description,
+    };
+    let router = switchyard_ingress::router(
+        state,
+        &IngressConfig {
+            max_body_bytes: config.server.max_body_bytes,
+        },
+    );
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local = listener.local_addr().context("listener address")?;
-    supervisor.spawn("http", switchyard_ingress::run(listener, router, shutdown.clone()));
+    supervisor.spawn(
+        "http",
+        switchyard_ingress::run(listener, router, shutdown.clone()),
+    );
 
     // Ready once the control plane has caught up (keys created before start are known).
     {
@@ -131,7 +196,10 @@ pub async fn run(mut config: Config, roles: &[Role], listen: Option<SocketAddr>)
         });
     }
     // A plain line on stderr, whatever the log format: scripts and tests read the address here.
-    eprintln!("switchyard: listening on http://{local} (data dir {})", config.data_dir.display());
+    eprintln!(
+        "switchyard: listening on http://{local} (data dir {})",
+        config.data_dir.display()
+    );
 
     let outcome = supervisor.wait(config.server.shutdown_grace).await;
     let closed = log.close().await.context("cannot flush the event log");
@@ -153,7 +221,11 @@ fn backend_name(backend: &LogBackend) -> &'static str {
 }
 
 /// Applies retention and compaction periodically.
-async fn maintain_log(log: EmbeddedLog, every: Duration, shutdown: CancellationToken) -> anyhow::Result<()> {
+async fn maintain_log(
+    log: EmbeddedLog,
+    every: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use switchyard_events::{ApiKeyId, Codec, Event, EventId, KeyHash, OrgId, RouteName, Timestamp, Topic};
+use switchyard_events::{
+    ApiKeyId, Codec, Event, EventId, KeyHash, OrgId, RouteName, Timestamp, Topic,
+};
 use switchyard_log::{EventLog, GroupId, StartFrom, Subscription};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -73,7 +75,10 @@ impl KeyTable {
 
     /// Returns the live key whose secret hashes to `hash`.
     pub fn by_hash(&self, hash: &KeyHash) -> Option<&KeyInfo> {
-        self.by_hash.get(hash).and_then(|id| self.by_id.get(id)).filter(|k| !k.revoked)
+        self.by_hash
+            .get(hash)
+            .and_then(|id| self.by_id.get(id))
+            .filter(|k| !k.revoked)
     }
 
     /// Returns every key, revoked ones included, in id order.
@@ -104,7 +109,10 @@ impl ControlPlane {
     /// Returns the live key for a presented secret.
     pub fn authenticate(&self, secret: &str) -> Option<KeyInfo> {
         let hash = KeyHash::of_secret(secret);
-        self.keys.read().ok().and_then(|k| k.by_hash(&hash).cloned())
+        self.keys
+            .read()
+            .ok()
+            .and_then(|k| k.by_hash(&hash).cloned())
     }
 }
 
@@ -121,7 +129,9 @@ pub async fn load_keys<L: EventLog>(log: &L, codec: &Codec) -> anyhow::Result<Ke
             for r in batch {
                 match codec.decode(&r.value) {
                     Ok(event) => table.apply(&event),
-                    Err(e) => tracing::warn!(offset = r.offset, partition = p, error = %e, "skipping undecodable control event"),
+                    Err(e) => {
+                        tracing::warn!(offset = r.offset, partition = p, error = %e, "skipping undecodable control event")
+                    }
                 }
             }
         }
@@ -146,7 +156,10 @@ pub async fn follow<L: EventLog>(
         }
     }
     let group = GroupId::new(format!("control-follower-{}", EventId::now_v7()))?;
-    let mut sub = log.subscribe(&group, &[Topic::Control], StartFrom::Earliest).await.context("subscribe to the control topic")?;
+    let mut sub = log
+        .subscribe(&group, &[Topic::Control], StartFrom::Earliest)
+        .await
+        .context("subscribe to the control topic")?;
     if ends.is_empty() {
         caught_up.send_replace(true);
     }
@@ -158,9 +171,14 @@ pub async fn follow<L: EventLog>(
         for r in batch {
             match codec.decode(&r.value) {
                 Ok(event) => plane.apply(&event),
-                Err(e) => tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "skipping undecodable control event"),
+                Err(e) => {
+                    tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "skipping undecodable control event")
+                }
             }
-            if ends.get(&r.partition).is_some_and(|end| r.offset + 1 >= *end) {
+            if ends
+                .get(&r.partition)
+                .is_some_and(|end| r.offset + 1 >= *end)
+            {
                 ends.remove(&r.partition);
                 if ends.is_empty() {
                     caught_up.send_replace(true);

@@ -16,7 +16,11 @@ pub(crate) async fn healthz() -> Response {
 /// Readiness: 200 once every role is running, 503 while starting or draining.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let ready = state.readiness.is_ready();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "node": &*state.description,
@@ -26,5 +30,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Prometheus metrics in the text exposition format.
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, switchyard_runtime::METRICS_CONTENT_TYPE)], state.metrics.encode()).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            switchyard_runtime::METRICS_CONTENT_TYPE,
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }

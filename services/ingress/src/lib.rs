@@ -90,7 +90,11 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
 }
 
 /// Serves the router on `listener` until `shutdown` fires, then drains in-flight requests.
-pub async fn run(listener: TcpListener, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(%local, "ingress listening");
     axum::serve(listener, router)

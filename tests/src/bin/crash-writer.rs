@@ -18,8 +18,17 @@ const PRODUCERS: u32 = 8;
 async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().context("usage: crash-writer DIR TOTAL")?;
-    let total: u64 = args.next().context("usage: crash-writer DIR TOTAL")?.parse()?;
-    let log = EmbeddedLog::open_dir(std::path::Path::new(&dir), EmbeddedOptions { partitions: 4, ..EmbeddedOptions::default() })?;
+    let total: u64 = args
+        .next()
+        .context("usage: crash-writer DIR TOTAL")?
+        .parse()?;
+    let log = EmbeddedLog::open_dir(
+        std::path::Path::new(&dir),
+        EmbeddedOptions {
+            partitions: 4,
+            ..EmbeddedOptions::default()
+        },
+    )?;
     let out = Arc::new(Mutex::new(std::io::stdout()));
 
     let consumer = {
@@ -27,14 +36,19 @@ async fn main() -> anyhow::Result<()> {
         let out = Arc::clone(&out);
         tokio::spawn(async move {
             let group = GroupId::new("crash-consumer")?;
-            let mut sub = log.subscribe(&group, &[Topic::Requests], StartFrom::Earliest).await?;
+            let mut sub = log
+                .subscribe(&group, &[Topic::Requests], StartFrom::Earliest)
+                .await?;
             loop {
                 let batch = sub.poll(2000, Duration::from_millis(50)).await?;
                 let mut next = std::collections::BTreeMap::new();
                 for r in &batch {
                     next.insert(r.partition, r.offset + 1);
                 }
-                let commits: Vec<_> = next.iter().map(|(p, o)| (Topic::Requests, *p, *o)).collect();
+                let commits: Vec<_> = next
+                    .iter()
+                    .map(|(p, o)| (Topic::Requests, *p, *o))
+                    .collect();
                 sub.commit(&commits).await?;
                 let mut out = out.lock().await;
                 for (p, o) in next {
@@ -42,7 +56,10 @@ async fn main() -> anyhow::Result<()> {
                 }
                 out.flush()?;
             }
-            #[expect(unreachable_code, reason = "the consumer runs until the process is killed")]
+            #[expect(
+                unreachable_code,
+                reason = "the consumer runs until the process is killed"
+            )]
             Ok::<_, anyhow::Error>(())
         })
     };
@@ -66,7 +83,10 @@ async fn main() -> anyhow::Result<()> {
                     let i = round % keys.len();
                     round += 1;
                     let key = keys[i];
-                    batch.push(Record::new(format!("key-{key}"), format!("{key}:{}", seqs[i])));
+                    batch.push(Record::new(
+                        format!("key-{key}"),
+                        format!("{key}:{}", seqs[i]),
+                    ));
                     meta.push((key, seqs[i]));
                     seqs[i] += 1;
                 }

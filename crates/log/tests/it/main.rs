@@ -16,14 +16,19 @@ struct EmbeddedHarness {
 
 impl EmbeddedHarness {
     fn new() -> Self {
-        EmbeddedHarness { dir: tempfile::tempdir().expect("tempdir") }
+        EmbeddedHarness {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 }
 
 impl LogHarness for EmbeddedHarness {
     type Log = EmbeddedLog;
     async fn open(&self) -> anyhow::Result<EmbeddedLog> {
-        let options = EmbeddedOptions { partitions: 4, ..EmbeddedOptions::default() };
+        let options = EmbeddedOptions {
+            partitions: 4,
+            ..EmbeddedOptions::default()
+        };
         Ok(EmbeddedLog::open_dir(self.dir.path(), options)?)
     }
 }
@@ -50,15 +55,30 @@ mod memory {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_backend_passes_the_append_contract() -> anyhow::Result<()> {
         switchyard_testkit::log_contract::append_and_read_back_in_order(&MemoryHarness).await?;
-        switchyard_testkit::log_contract::members_split_partitions_and_rebalance(&MemoryHarness).await?;
-        switchyard_testkit::log_contract::concurrent_producers_keep_per_key_order(&MemoryHarness).await
+        switchyard_testkit::log_contract::members_split_partitions_and_rebalance(&MemoryHarness)
+            .await?;
+        switchyard_testkit::log_contract::concurrent_producers_keep_per_key_order(&MemoryHarness)
+            .await
     }
 }
 
-fn clocked(dir: &std::path::Path, now: Arc<AtomicI64>, retention: Duration) -> anyhow::Result<EmbeddedLog> {
+fn clocked(
+    dir: &std::path::Path,
+    now: Arc<AtomicI64>,
+    retention: Duration,
+) -> anyhow::Result<EmbeddedLog> {
     let db = open_database(dir)?;
-    let options = EmbeddedOptions { partitions: 2, retention, ..EmbeddedOptions::default() };
-    Ok(EmbeddedLog::open_with_clock(db, options, Arc::new(move || now.load(Ordering::SeqCst)), None)?)
+    let options = EmbeddedOptions {
+        partitions: 2,
+        retention,
+        ..EmbeddedOptions::default()
+    };
+    Ok(EmbeddedLog::open_with_clock(
+        db,
+        options,
+        Arc::new(move || now.load(Ordering::SeqCst)),
+        None,
+    )?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,18 +86,31 @@ async fn retention_removes_old_records_and_moves_the_start() -> anyhow::Result<(
     let dir = tempfile::tempdir()?;
     let now = Arc::new(AtomicI64::new(1_000_000));
     let log = clocked(dir.path(), Arc::clone(&now), Duration::from_secs(60))?;
-    let old: Vec<Record> = (0..10).map(|i| Record::new("k", format!("old{i}")).at(1_000_000 + i)).collect();
+    let old: Vec<Record> = (0..10)
+        .map(|i| Record::new("k", format!("old{i}")).at(1_000_000 + i))
+        .collect();
     let pos = log.append(Topic::Requests, old).await?;
     let p = pos[0].partition;
     now.store(1_000_000 + 30_000, Ordering::SeqCst);
-    let new: Vec<Record> = (0..5).map(|i| Record::new("k", format!("new{i}")).at(1_030_000 + i)).collect();
+    let new: Vec<Record> = (0..5)
+        .map(|i| Record::new("k", format!("new{i}")).at(1_030_000 + i))
+        .collect();
     log.append(Topic::Requests, new).await?;
-    ensure!(log.enforce_retention().await? == 0, "nothing is older than 60 s yet");
+    ensure!(
+        log.enforce_retention().await? == 0,
+        "nothing is older than 60 s yet"
+    );
     now.store(1_000_000 + 61_000, Ordering::SeqCst);
     let removed = log.enforce_retention().await?;
-    ensure!(removed == 10, "removed {removed}, expected the 10 old records");
+    ensure!(
+        removed == 10,
+        "removed {removed}, expected the 10 old records"
+    );
     let w = log.watermarks(Topic::Requests, p).await?;
-    ensure!(w.start == pos[9].offset + 1 && w.end == w.start + 5, "watermarks {w:?}");
+    ensure!(
+        w.start == pos[9].offset + 1 && w.end == w.start + 5,
+        "watermarks {w:?}"
+    );
     match log.read(Topic::Requests, p, pos[0].offset, 10).await {
         Err(LogError::OffsetOutOfRange { start, .. }) => ensure!(start == w.start),
         other => anyhow::bail!("reading below the start: {other:?}"),
@@ -94,12 +127,26 @@ async fn retention_removes_old_records_and_moves_the_start() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_keeps_the_latest_record_per_key() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let log = clocked(dir.path(), Arc::new(AtomicI64::new(0)), Duration::from_secs(60))?;
+    let log = clocked(
+        dir.path(),
+        Arc::new(AtomicI64::new(0)),
+        Duration::from_secs(60),
+    )?;
     for v in 0..5 {
-        log.append(Topic::RoutingTable, vec![Record::new("org-a", format!("a{v}")), Record::new("org-b", format!("b{v}"))]).await?;
+        log.append(
+            Topic::RoutingTable,
+            vec![
+                Record::new("org-a", format!("a{v}")),
+                Record::new("org-b", format!("b{v}")),
+            ],
+        )
+        .await?;
     }
     let removed = log.enforce_retention().await?;
-    ensure!(removed == 8, "removed {removed}, expected 8 superseded snapshots");
+    ensure!(
+        removed == 8,
+        "removed {removed}, expected 8 superseded snapshots"
+    );
     let mut latest = Vec::new();
     for p in 0..log.partitions(Topic::RoutingTable) {
         let w = log.watermarks(Topic::RoutingTable, p).await?;
@@ -130,7 +177,10 @@ async fn a_second_process_cannot_open_a_locked_data_dir() -> anyhow::Result<()> 
 async fn appends_after_close_fail_cleanly() -> anyhow::Result<()> {
     let log = EmbeddedLog::temporary(EmbeddedOptions::default())?;
     log.close().await?;
-    match log.append(Topic::Requests, vec![Record::new("k", "v")]).await {
+    match log
+        .append(Topic::Requests, vec![Record::new("k", "v")])
+        .await
+    {
         Err(LogError::Closed) => Ok(()),
         other => anyhow::bail!("expected Closed, got {other:?}"),
     }

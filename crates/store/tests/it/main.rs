@@ -9,7 +9,9 @@ struct EmbeddedStoreHarness {
 
 impl EmbeddedStoreHarness {
     fn new() -> Self {
-        EmbeddedStoreHarness { dir: tempfile::tempdir().expect("tempdir") }
+        EmbeddedStoreHarness {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use crate::{run, switchyard};
 fn one_line_error(out: &std::process::Output) -> anyhow::Result<String> {
     ensure!(!out.status.success(), "expected a failure");
     let stderr = String::from_utf8(out.stderr.clone())?;
-    ensure!(stderr.lines().count() == 1, "exactly one line, got:\n{stderr}");
+    ensure!(
+        stderr.lines().count() == 1,
+        "exactly one line, got:\n{stderr}"
+    );
     Ok(stderr)
 }
 
@@ -16,19 +19,36 @@ fn unknown_key_in_a_file_is_named() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[server]\nlisen = \"127.0.0.1:1\"\n")?;
-    let out = run(dir.path(), &["--config", file.to_str().unwrap_or_default(), "serve"])?;
+    let out = run(
+        dir.path(),
+        &["--config", file.to_str().unwrap_or_default(), "serve"],
+    )?;
     let line = one_line_error(&out)?;
-    ensure!(line.starts_with("config error:") && line.contains("server.lisen") && line.contains("bad.toml"), "{line}");
+    ensure!(
+        line.starts_with("config error:")
+            && line.contains("server.lisen")
+            && line.contains("bad.toml"),
+        "{line}"
+    );
     Ok(())
 }
 
 #[test]
 fn invalid_value_from_env_names_the_variable() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = switchyard(dir.path()).args(["serve"]).env("SWITCHYARD__LOG__PARTITIONS", "0").output()?;
+    let out = switchyard(dir.path())
+        .args(["serve"])
+        .env("SWITCHYARD__LOG__PARTITIONS", "0")
+        .output()?;
     let line = one_line_error(&out)?;
-    ensure!(line.contains("log.partitions") && line.contains("SWITCHYARD__LOG__PARTITIONS"), "{line}");
-    let out = switchyard(dir.path()).args(["config", "check"]).env("SWITCHYARD__SERVER__LISTEN", "not-an-address").output()?;
+    ensure!(
+        line.contains("log.partitions") && line.contains("SWITCHYARD__LOG__PARTITIONS"),
+        "{line}"
+    );
+    let out = switchyard(dir.path())
+        .args(["config", "check"])
+        .env("SWITCHYARD__SERVER__LISTEN", "not-an-address")
+        .output()?;
     let line = one_line_error(&out)?;
     ensure!(line.contains("server.listen"), "{line}");
     Ok(())
@@ -37,7 +57,10 @@ fn invalid_value_from_env_names_the_variable() -> anyhow::Result<()> {
 #[test]
 fn unknown_env_key_is_named() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = switchyard(dir.path()).args(["config", "check"]).env("SWITCHYARD__LOG__PARTITONS", "4").output()?;
+    let out = switchyard(dir.path())
+        .args(["config", "check"])
+        .env("SWITCHYARD__LOG__PARTITONS", "4")
+        .output()?;
     let line = one_line_error(&out)?;
     ensure!(line.contains("log.partitons"), "{line}");
     Ok(())
@@ -46,7 +69,15 @@ fn unknown_env_key_is_named() -> anyhow::Result<()> {
 #[test]
 fn missing_config_file_is_an_error() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = run(dir.path(), &["--config", "/nonexistent/switchyard.toml", "config", "check"])?;
+    let out = run(
+        dir.path(),
+        &[
+            "--config",
+            "/nonexistent/switchyard.toml",
+            "config",
+            "check",
+        ],
+    )?;
     let line = one_line_error(&out)?;
     ensure!(line.contains("/nonexistent/switchyard.toml"), "{line}");
     Ok(())
@@ -55,7 +86,10 @@ fn missing_config_file_is_an_error() -> anyhow::Result<()> {
 #[test]
 fn a_kafka_url_is_refused_clearly_until_the_backend_exists() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let out = switchyard(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]).env("SWITCHYARD__LOG__URL", "kafka://127.0.0.1:9").output()?;
+    let out = switchyard(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SWITCHYARD__LOG__URL", "kafka://127.0.0.1:9")
+        .output()?;
     let line = one_line_error(&out)?;
     ensure!(line.contains("Kafka"), "{line}");
     Ok(())
@@ -66,8 +100,20 @@ fn config_check_accepts_the_defaults_and_a_valid_file() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("ok.toml");
     std::fs::write(&file, "[log]\npartitions = 16\n")?;
-    let out = run(dir.path(), &["--config", file.to_str().unwrap_or_default(), "config", "check"])?;
-    ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        dir.path(),
+        &[
+            "--config",
+            file.to_str().unwrap_or_default(),
+            "config",
+            "check",
+        ],
+    )?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ensure!(String::from_utf8(out.stdout)?.starts_with("config ok"));
     Ok(())
 }

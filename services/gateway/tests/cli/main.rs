@@ -54,10 +54,16 @@ impl Server {
             }
         });
         loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).context("no listening line within 60 s")?;
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .context("no listening line within 60 s")?;
             if let Some(rest) = line.strip_prefix("switchyard: listening on http://") {
                 let addr = rest.split_whitespace().next().context("address")?.parse()?;
-                return Ok(Server { child, addr, stderr: rx });
+                return Ok(Server {
+                    child,
+                    addr,
+                    stderr: rx,
+                });
             }
         }
     }
@@ -89,7 +95,12 @@ impl Drop for Server {
 }
 
 /// A minimal HTTP/1.1 request; returns (status, headers, body).
-pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String, String)> {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
@@ -103,14 +114,23 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> a
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").context("no header end")?;
     let status: u16 = head.split_whitespace().nth(1).context("status")?.parse()?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_owned() };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_owned()
+    };
     Ok((status, head.to_owned(), body))
 }
 
 fn dechunk(mut s: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || rest.len() < n {
             break;
         }
@@ -122,5 +142,8 @@ fn dechunk(mut s: &str) -> String {
 
 /// Runs the binary to completion.
 pub fn run(data_dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
-    Ok(switchyard(data_dir).args(args).stdin(Stdio::null()).output()?)
+    Ok(switchyard(data_dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?)
 }
