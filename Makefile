@@ -61,11 +61,15 @@ check-schemas: ## Schema compatibility (every adjacent version pair, both ways) 
 schemas: check-schemas ## Alias of check-schemas (the Rust types follow the newest .avsc; see schemas/README.md)
 
 .PHONY: bench
-bench: bench-log ## Run every benchmark
+bench: bench-log bench-codec ## Run every benchmark
 
 .PHONY: bench-log
 bench-log: ## Durable appends/s of the embedded log (1 and 8 producers, group commit)
 	cargo bench -p switchyard-log --bench append
+
+.PHONY: bench-codec
+bench-codec: ## Encode/decode throughput of the Avro codec, per event kind
+	cargo bench -p switchyard-events --bench codec
 
 .PHONY: compose-check
 compose-check: deps ## Validate docker-compose.kafka.yml without Docker

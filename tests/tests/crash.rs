@@ -54,10 +54,10 @@ fn run_and_kill(dir: &std::path::Path, kill_after_acks: usize) -> anyhow::Result
             break;
         }
         // A torn last line is not a complete acknowledgement; parse() rejects it.
-        if rest.ends_with('\n') {
-            if let Some(parsed) = CrashLine::parse(rest.trim_end()) {
-                lines.push(parsed);
-            }
+        if rest.ends_with('\n')
+            && let Some(parsed) = CrashLine::parse(rest.trim_end())
+        {
+            lines.push(parsed);
         }
     }
     let status = child.wait()?;

@@ -212,6 +212,9 @@ pub struct LogStats {
     pub removed_records: AtomicU64,
 }
 
+/// Where an append's outcome is sent.
+type AppendReply = oneshot::Sender<Result<Vec<Position>, LogError>>;
+
 enum Command {
     Append {
         topic: Topic,
@@ -773,10 +776,7 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
     let mut batch = shared.db.batch();
     // Offsets are assigned tentatively; on failure they are rolled back to these values.
     let mut before: HashMap<PartitionKey, (u64, u64)> = HashMap::new();
-    let mut replies: Vec<(
-        oneshot::Sender<Result<Vec<Position>, LogError>>,
-        Vec<Position>,
-    )> = Vec::new();
+    let mut replies: Vec<(AppendReply, Vec<Position>)> = Vec::new();
     let mut done: Vec<oneshot::Sender<Result<(), LogError>>> = Vec::new();
     let mut new_starts: Vec<(PartitionKey, u64)> = Vec::new();
     let mut appended = 0u64;
@@ -882,16 +882,13 @@ fn commit_group(shared: &Core, cmds: Vec<Command>, round_robin: &mut u32) {
                 .last_group_records
                 .store(appended, Ordering::Relaxed);
             shared.appended.send_modify(|v| *v = v.wrapping_add(1));
-            if appended > 0 {
-                if let Ok(observer) = shared.observer.read() {
-                    if let Some(observer) = observer.as_ref() {
-                        observer(&GroupCommit {
-                            by_topic,
-                            records: appended,
-                            took: started.elapsed(),
-                        });
-                    }
-                }
+            let observer = shared.observer.read().ok().and_then(|o| o.clone());
+            if let (true, Some(observer)) = (appended > 0, observer) {
+                observer(&GroupCommit {
+                    by_topic,
+                    records: appended,
+                    took: started.elapsed(),
+                });
             }
             for (reply, positions) in replies {
                 let _ = reply.send(Ok(positions));
@@ -1256,11 +1253,11 @@ impl Subscription for EmbeddedSubscription {
 
 impl Drop for EmbeddedSubscription {
     fn drop(&mut self) {
-        if let Ok(mut groups) = self.log.shared.groups.lock() {
-            if let Some(state) = groups.get_mut(&self.group) {
-                state.members.remove(&self.member);
-                state.generation += 1;
-            }
+        if let Ok(mut groups) = self.log.shared.groups.lock()
+            && let Some(state) = groups.get_mut(&self.group)
+        {
+            state.members.remove(&self.member);
+            state.generation += 1;
         }
         self.log
             .shared

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use switchyard_events::Topic;
 
-use crate::{StateStore, StoreError, Table, WriteBatch};
+use crate::{Entry, StateStore, StoreError, Table, WriteBatch};
 
 /// The embedded state store. Cheap to clone.
 #[derive(Clone)]
@@ -98,7 +98,7 @@ impl EmbeddedStore {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         table.validate()?;
         let table_prefix_len = table.name().len() + 1;
         let full_prefix = state_key(table, prefix);
@@ -142,7 +142,7 @@ impl StateStore for EmbeddedStore {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<Entry>, StoreError> {
         let this = self.clone();
         let prefix = prefix.to_vec();
         let after = after.map(<[u8]>::to_vec);

@@ -21,6 +21,9 @@ use std::future::Future;
 pub use embedded::EmbeddedStore;
 pub use switchyard_events::Topic;
 
+/// A key and its value, as returned by scans.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// A named table of the state store. Tables are declared as constants by their owners, never
 /// spelled inline: `pub const SESSIONS: Table = Table::new("session_nps.sessions");`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -185,7 +188,7 @@ pub trait StateStore: Clone + Send + Sync + 'static {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
 
     /// Applies the batch's writes and checkpoints atomically and durably.
     fn apply(&self, batch: WriteBatch) -> impl Future<Output = Result<(), StoreError>> + Send;

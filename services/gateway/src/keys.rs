@@ -51,7 +51,7 @@ pub fn new_key(
     let event_id = EventId::now_v7();
     let event = Event::ApiKeyCreated(ApiKeyCreated {
         envelope: Envelope {
-            event_id: event_id.clone(),
+            event_id,
             org: OrgId::new(org),
             event_time: Timestamp::from_micros(SystemClock.now_micros()),
             trace_id: TraceId::new(event_id.to_string()),

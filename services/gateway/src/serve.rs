@@ -241,6 +241,3 @@ async fn maintain_log(
         }
     }
 }
-
-#[allow(dead_code)]
-fn assert_log<L: EventLog>(_: &L) {}

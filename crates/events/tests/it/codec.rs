@@ -1,7 +1,6 @@
 //! The codec: round trips for every event, older versions, typed errors, and no panics on garbage.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use anyhow::Result;
 use proptest::prelude::*;
@@ -189,36 +188,5 @@ fn registry_ids_frame_new_records_and_manifest_ids_still_decode() -> Result<()> 
     assert_eq!(registry_codec.decode(&old_bytes)?, event);
     // The body is the same Avro datum; only the id differs.
     assert_eq!(new_bytes[5..], old_bytes[5..]);
-    Ok(())
-}
-
-/// Throughput smoke test: `cargo test -p switchyard-events --release -- --ignored throughput --nocapture`.
-#[test]
-#[ignore = "timing, run on demand in release mode"]
-fn throughput() -> Result<()> {
-    let codec = codec();
-    for kind in EventKind::ALL {
-        let event = sample(*kind)?;
-        let bytes = codec.encode(&event)?;
-        let n = 100_000;
-        let start = Instant::now();
-        let mut buf = Vec::with_capacity(1024);
-        for _ in 0..n {
-            buf.clear();
-            codec.encode_into(&event, &mut buf)?;
-        }
-        let encode = start.elapsed();
-        let start = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(codec.decode(&bytes)?);
-        }
-        let decode = start.elapsed();
-        eprintln!(
-            "{kind:>20}: {:>5} bytes, encode {:>9.0}/s, decode {:>9.0}/s",
-            bytes.len(),
-            f64::from(n) / encode.as_secs_f64(),
-            f64::from(n) / decode.as_secs_f64()
-        );
-    }
     Ok(())
 }

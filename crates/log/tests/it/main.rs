@@ -1,6 +1,11 @@
 //! The event-log contract suite against the embedded backend, plus embedded-only behaviour
 //! (retention, compaction, locking).
 
+#![expect(
+    clippy::expect_used,
+    reason = "a harness that cannot create its temp dir cannot run"
+)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;

@@ -1,5 +1,10 @@
 //! The state-store contract suite against the embedded backend.
 
+#![expect(
+    clippy::expect_used,
+    reason = "a harness that cannot create its temp dir cannot run"
+)]
+
 use switchyard_store::EmbeddedStore;
 use switchyard_testkit::StoreHarness;
 
