@@ -1,0 +1,98 @@
+//! switchyard-providers: the `Provider` port.
+//!
+//! Place in the pipeline: ingress → router decision → **provider adapter** → upstream LLM API →
+//! back through the adapter as OpenAI-shaped responses or chunks. The crate holds:
+//! - [`types`]: OpenAI's Chat Completions wire format, the lingua franca every adapter
+//!   translates from and to;
+//! - [`catalog`]: prices (input, cached input, output per 1M tokens, each row with a source and
+//!   a date) and capabilities (tools, json_schema, vision, context window, max output);
+//! - the adapters, behind one trait and one closed enum ([`AnyProvider`]);
+//! - [`demo::DemoProvider`]: three simulated models (`demo/small`, `demo/medium`,
+//!   `demo/large`) and an embedding model, always compiled, so a fresh `make run` answers
+//!   without API keys; its answers say they are simulated.
+
+pub mod catalog;
+pub mod demo;
+mod error;
+pub mod types;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::Stream;
+
+pub use catalog::{Catalog, CatalogError, ModelInfo, estimate_input_tokens};
+pub use error::{ProviderError, ProviderErrorKind};
+pub use types::{ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
+
+/// A stream of chunks from a provider. The provider always reports usage on a final chunk
+/// (ingress forwards it only when the client asked for it).
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+
+/// An LLM provider: one upstream API, many models.
+pub trait Provider: Send + Sync + 'static {
+    /// Returns the provider's name (the part before `/` in model ids).
+    fn name(&self) -> &str;
+
+    /// Completes a chat, non-streaming. `model` is the provider's own model name.
+    fn complete(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+    ) -> impl Future<Output = Result<ChatResponse, ProviderError>> + Send;
+
+    /// Completes a chat as a stream of chunks.
+    fn stream(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+    ) -> impl Future<Output = Result<ChunkStream, ProviderError>> + Send;
+
+    /// Embeds inputs.
+    fn embed(
+        &self,
+        model: &str,
+        req: &EmbeddingRequest,
+    ) -> impl Future<Output = Result<EmbeddingResponse, ProviderError>> + Send;
+}
+
+/// Every provider adapter, selected at run time from configuration.
+#[derive(Debug, Clone)]
+pub enum AnyProvider {
+    /// The built-in simulated provider.
+    Demo(demo::DemoProvider),
+}
+
+impl Provider for AnyProvider {
+    fn name(&self) -> &str {
+        match self {
+            AnyProvider::Demo(p) => p.name(),
+        }
+    }
+
+    async fn complete(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        match self {
+            AnyProvider::Demo(p) => p.complete(model, req).await,
+        }
+    }
+
+    async fn stream(&self, model: &str, req: &ChatRequest) -> Result<ChunkStream, ProviderError> {
+        match self {
+            AnyProvider::Demo(p) => p.stream(model, req).await,
+        }
+    }
+
+    async fn embed(
+        &self,
+        model: &str,
+        req: &EmbeddingRequest,
+    ) -> Result<EmbeddingResponse, ProviderError> {
+        match self {
+            AnyProvider::Demo(p) => p.embed(model, req).await,
+        }
+    }
+}
