@@ -45,11 +45,13 @@ use figment::providers::{Format, Toml};
 pub use env::{ENV_PREFIX, ENV_SEPARATOR, EnvVars};
 pub use error::{ConfigError, Origin};
 pub use raw::{
-    FsyncMode, LogFormat, RawConfig, RawLog, RawSchemaRegistry, RawServer, RawStore, RawTelemetry,
+    FsyncMode, LogFormat, RawAuth, RawConfig, RawGateway, RawLog, RawRoute, RawSchemaRegistry,
+    RawServer, RawStore, RawTelemetry, RouteMode,
 };
 pub use validate::{
-    Config, GroupCommitConfig, LogBackend, LogConfig, PlatformDirs, SchemaRegistryConfig,
-    ServerConfig, StoreBackend, StoreConfig, TelemetryConfig, resolve_data_dir,
+    AuthConfig, Config, GatewayConfig, GroupCommitConfig, LogBackend, LogConfig, PlatformDirs,
+    RouteConfig, SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
+    resolve_data_dir,
 };
 
 /// The compiled-in defaults: the complete, commented single-node configuration.

@@ -30,6 +30,47 @@ pub struct RawConfig {
     pub telemetry: RawTelemetry,
     /// `[schema_registry]`.
     pub schema_registry: RawSchemaRegistry,
+    pub auth: RawAuth,
+    pub gateway: RawGateway,
+    pub routes: std::collections::BTreeMap<String, RawRoute>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub required: bool,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub publish_queue_capacity: u64,
+    pub publish_batch_max: u64,
+}
+
+/// `[routes.<name>]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub baseline: String,
+    pub candidates: Vec<String>,
+    pub mode: RouteMode,
+}
+
+/// A route's rollout mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteMode {
+    /// Always the baseline.
+    Off,
+    /// Decide, serve the baseline, record the choice.
+    Shadow,
+    /// Serve the choice to a sticky share of sessions.
+    Canary,
+    /// Serve the choice.
+    Live,
 }
 
 /// `[server]` as written.

@@ -30,6 +30,89 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// `[schema_registry]`.
     pub schema_registry: SchemaRegistryConfig,
+    /// `[auth]`.
+    pub auth: AuthConfig,
+    /// `[gateway]`.
+    pub gateway: GatewayConfig,
+    /// `[routes.*]`, in name order.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[auth]`: who may call the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// Whether every request must carry a valid API key. When false, a request without a key is
+    /// served as org `default`; a request with a key must still present a valid one.
+    pub required: bool,
+}
+
+/// `[gateway]`: the request path's event publishing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayConfig {
+    /// Events queued for publishing before new ones spill to disk.
+    pub publish_queue_capacity: usize,
+    /// Most events the publisher appends in one call.
+    pub publish_batch_max: usize,
+}
+
+/// One route: a kind of traffic with its baseline, candidates and rollout mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RouteConfig {
+    /// The route's name.
+    pub name: String,
+    /// The default model (`provider/model`).
+    pub baseline: String,
+    /// Cheaper models the router may pick.
+    pub candidates: Vec<String>,
+    /// Rollout mode.
+    pub mode: crate::raw::RouteMode,
+}
+
+fn validate_routes(
+    routes: std::collections::BTreeMap<String, crate::raw::RawRoute>,
+) -> Result<Vec<RouteConfig>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, route) in routes {
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid_name {
+            return Err(ConfigError::invalid(
+                &format!("routes.{name}"),
+                "route names are letters, digits, `-`, `_` and `.`",
+            ));
+        }
+        for (key, model) in std::iter::once(("baseline", &route.baseline))
+            .chain(route.candidates.iter().map(|c| ("candidates", c)))
+        {
+            if model
+                .split_once('/')
+                .is_none_or(|(p, m)| p.is_empty() || m.is_empty())
+            {
+                return Err(ConfigError::invalid(
+                    &format!("routes.{name}.{key}"),
+                    format!("model {model:?} must be written provider/model, e.g. \"demo/large\""),
+                ));
+            }
+        }
+        out.push(RouteConfig {
+            name,
+            baseline: route.baseline,
+            candidates: route.candidates,
+            mode: route.mode,
+        });
+    }
+    if !out.iter().any(|r| r.name == "default") {
+        return Err(ConfigError::invalid(
+            "routes.default",
+            "a route named `default` is required (requests that name no route use it)",
+        ));
+    }
+    Ok(out)
 }
 
 /// `[server]`: the HTTP listener.
@@ -204,6 +287,28 @@ impl RawConfig {
             store: self.store.validate(&data_dir)?,
             telemetry: self.telemetry.validate()?,
             schema_registry: self.schema_registry.validate()?,
+            auth: AuthConfig {
+                required: self.auth.required,
+            },
+            gateway: GatewayConfig {
+                publish_queue_capacity: to_usize(
+                    "gateway.publish_queue_capacity",
+                    in_range(
+                        "gateway.publish_queue_capacity",
+                        self.gateway.publish_queue_capacity,
+                        16..=10_000_000,
+                    )?,
+                )?,
+                publish_batch_max: to_usize(
+                    "gateway.publish_batch_max",
+                    in_range(
+                        "gateway.publish_batch_max",
+                        self.gateway.publish_batch_max,
+                        1..=100_000,
+                    )?,
+                )?,
+            },
+            routes: validate_routes(self.routes)?,
             data_dir,
         })
     }

@@ -131,6 +131,9 @@ macro_rules! bounded_int {
             /// The largest accepted value.
             pub const MAX: u8 = $max;
 
+            /// Zero, always valid.
+            pub const ZERO: Self = Self(0);
+
             /// Returns the value, or an error when it is above the maximum.
             pub fn new(value: u8) -> Result<Self, ScoreError> {
                 if value <= $max {

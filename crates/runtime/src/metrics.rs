@@ -185,11 +185,62 @@ impl HttpMetrics {
     }
 }
 
+/// Event publishing from the request path (`publish_*`), recorded by `switchyard-ingress`.
+#[derive(Debug)]
+pub struct PublishMetrics {
+    queue_depth: prometheus_client::metrics::gauge::Gauge,
+    spilled: prometheus_client::metrics::gauge::Gauge,
+    unspilled: prometheus_client::metrics::gauge::Gauge,
+    appended: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl PublishMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            queue_depth: Default::default(),
+            spilled: Default::default(),
+            unspilled: Default::default(),
+            appended: Default::default(),
+        };
+        registry.register(
+            "publish_queue_depth",
+            "Events waiting in the bounded publish queue",
+            metrics.queue_depth.clone(),
+        );
+        registry.register(
+            "publish_spilled_events",
+            "Events written to the durable local spill because the queue was full or the log refused them (monotonic)",
+            metrics.spilled.clone(),
+        );
+        registry.register(
+            "publish_unspilled_events",
+            "Events re-sent from the spill to the log (monotonic)",
+            metrics.unspilled.clone(),
+        );
+        registry.register(
+            "publish_appended_events",
+            "Events the publisher appended to the log (monotonic)",
+            metrics.appended.clone(),
+        );
+        metrics
+    }
+
+    /// Sets the publisher's current figures (read from its counters periodically).
+    pub fn set(&self, queue_depth: u64, spilled: u64, unspilled: u64, appended: u64) {
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.queue_depth.set(clamp(queue_depth));
+        self.spilled.set(clamp(spilled));
+        self.unspilled.set(clamp(unspilled));
+        self.appended.set(clamp(appended));
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
     log: LogMetrics,
     http: HttpMetrics,
+    publish: PublishMetrics,
 }
 
 /// The process's metrics registry. Cloning is cheap (an `Arc`); recording is lock-free for
@@ -219,11 +270,13 @@ impl Metrics {
         );
         let log = LogMetrics::register(&mut registry);
         let http = HttpMetrics::register(&mut registry);
+        let publish = PublishMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
                 log,
                 http,
+                publish,
             }),
         }
     }
@@ -231,6 +284,11 @@ impl Metrics {
     /// Returns the event log metrics.
     pub fn log(&self) -> &LogMetrics {
         &self.inner.log
+    }
+
+    /// Returns the event-publishing metrics.
+    pub fn publish(&self) -> &PublishMetrics {
+        &self.inner.publish
     }
 
     /// Returns the HTTP server metrics.

@@ -91,6 +91,7 @@ pub async fn run(
         .context("cannot install signal handlers")?;
     let shutdown = supervisor.shutdown_token();
     let readiness = Readiness::default();
+    let publisher_stop = CancellationToken::new();
 
     // The control plane (API keys) is followed by every node that serves HTTP.
     let plane = ControlPlane::default();
@@ -159,10 +160,28 @@ pub async fn run(
             .to_lowercase(),
         version: env!("CARGO_PKG_VERSION").into(),
     });
+    let serves_api = roles.iter().any(|r| matches!(r, Role::All | Role::Ingress));
+    let gateway = if serves_api {
+        let (gateway, rx) = build_gateway(&config, &codec, plane.clone())?;
+        // The publisher stops after the HTTP server has drained, so in-flight requests still
+        // publish their events; whatever is left then goes to the durable spill.
+        let publisher = gateway.publisher.clone();
+        let (log, metrics) = (log.clone(), metrics.clone());
+        let batch_max = config.gateway.publish_batch_max;
+        let stop = publisher_stop.clone();
+        supervisor.spawn("publisher", async move {
+            switchyard_ingress::publish::run(publisher, rx, log, batch_max, metrics, stop).await
+        });
+        Some(Arc::new(gateway))
+    } else {
+        None
+    };
     let state = AppState {
         readiness: readiness.clone(),
         metrics: metrics.clone(),
         description,
+        gateway,
+        max_body_bytes: config.server.max_body_bytes,
     };
     let router = switchyard_ingress::router(
         state,
@@ -174,10 +193,14 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let local = listener.local_addr().context("listener address")?;
-    supervisor.spawn(
-        "http",
-        switchyard_ingress::run(listener, router, shutdown.clone()),
-    );
+    {
+        let (shutdown, publisher_stop) = (shutdown.clone(), publisher_stop.clone());
+        supervisor.spawn("http", async move {
+            let served = switchyard_ingress::run(listener, router, shutdown).await;
+            publisher_stop.cancel();
+            served
+        });
+    }
 
     // Ready once the control plane has caught up (keys created before start are known).
     {
@@ -240,4 +263,60 @@ async fn maintain_log(
             }
         }
     }
+}
+
+/// Builds the OpenAI-compatible gateway: providers, catalog, routes, the event publisher.
+fn build_gateway(
+    config: &Config,
+    codec: &Codec,
+    plane: ControlPlane,
+) -> anyhow::Result<(
+    switchyard_ingress::gateway::Gateway,
+    tokio::sync::mpsc::Receiver<switchyard_events::Event>,
+)> {
+    use switchyard_providers::{AnyProvider, Catalog, demo::DemoProvider};
+    let catalog = Catalog::shipped().context("the shipped model catalog")?;
+    let mut providers = std::collections::HashMap::new();
+    providers.insert(
+        "demo".to_owned(),
+        AnyProvider::Demo(DemoProvider::default()),
+    );
+    let mut routes = std::collections::BTreeMap::new();
+    for route in &config.routes {
+        for model in std::iter::once(&route.baseline).chain(&route.candidates) {
+            let Some(info) = catalog.get(model) else {
+                anyhow::bail!(
+                    "config error: `routes.{}` names model `{model}`, which is not in the model catalog",
+                    route.name
+                );
+            };
+            if !providers.contains_key(info.provider()) {
+                anyhow::bail!(
+                    "config error: `routes.{}` names model `{model}`, but provider `{}` is not configured",
+                    route.name,
+                    info.provider()
+                );
+            }
+        }
+        routes.insert(route.name.clone(), route.clone());
+    }
+    let spill = match &config.log.backend {
+        LogBackend::Memory => switchyard_ingress::publish::Spill::temporary()?,
+        _ => switchyard_ingress::publish::Spill::open(&config.data_dir.join("spill"))?,
+    };
+    let (publisher, rx) = switchyard_ingress::publish::Publisher::new(
+        config.gateway.publish_queue_capacity,
+        spill,
+        codec.clone(),
+    );
+    let gateway = switchyard_ingress::gateway::Gateway {
+        providers,
+        catalog,
+        routes,
+        publisher,
+        plane,
+        auth_required: config.auth.required,
+        clock: Arc::new(switchyard_runtime::SystemClock),
+    };
+    Ok((gateway, rx))
 }

@@ -107,13 +107,24 @@ impl ControlPlane {
     }
 
     /// Returns the live key for a presented secret.
+    ///
+    /// The lookup is by SHA-256 of the secret; the found entry's hash is then compared with the
+    /// presented one in constant time, so timing reveals nothing about stored hashes.
     pub fn authenticate(&self, secret: &str) -> Option<KeyInfo> {
         let hash = KeyHash::of_secret(secret);
-        self.keys
-            .read()
-            .ok()
-            .and_then(|k| k.by_hash(&hash).cloned())
+        let keys = self.keys.read().ok()?;
+        let (stored, id) = keys.by_hash.get_key_value(&hash)?;
+        let info = keys.by_id.get(id)?;
+        (constant_time_eq(stored.as_str().as_bytes(), hash.as_str().as_bytes()) && !info.revoked)
+            .then(|| info.clone())
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reads the whole control topic once, from the start (tools that run without a server).

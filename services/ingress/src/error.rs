@@ -21,6 +21,19 @@ pub struct ApiError {
     pub code: Option<&'static str>,
 }
 
+impl ApiError {
+    /// Returns a 400 `invalid_request_error`.
+    pub fn invalid(message: String, param: Option<&str>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            kind: "invalid_request_error",
+            param: param.map(str::to_owned),
+            code: None,
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: Inner<'a>,

@@ -10,9 +10,15 @@
 //! and oversized bodies. `run` serves until the shutdown token fires, then stops accepting
 //! connections and drains in-flight requests.
 
+pub mod auth;
+mod chat;
 pub mod control;
+mod embeddings;
 mod error;
+pub mod gateway;
 mod health;
+mod models;
+pub mod publish;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +62,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The deployment mode and backends, reported by `/readyz`.
     pub description: Arc<NodeDescription>,
+    /// The OpenAI-compatible API, on nodes that run the ingress role.
+    pub gateway: Option<Arc<gateway::Gateway>>,
+    /// Largest accepted request body (for the 413 message).
+    pub max_body_bytes: usize,
 }
 
 /// What `/readyz` reports about the node.
@@ -84,6 +94,16 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(chat::chat_completions),
+        )
+        .route(
+            "/v1/embeddings",
+            axum::routing::post(embeddings::embeddings),
+        )
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{id}", get(models::get))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

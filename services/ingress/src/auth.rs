@@ -1,0 +1,69 @@
+//! API-key authentication against the control plane's key table.
+//!
+//! The presented secret is hashed (SHA-256) and looked up by hash; the stored value is a hash
+//! too, so no secret is ever kept, and the final equality check is constant-time.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use switchyard_events::{ApiKeyId, OrgId, RouteName};
+
+use crate::ApiError;
+use crate::control::ControlPlane;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The organisation.
+    pub org: OrgId,
+    /// The key used (`anonymous` when none was needed).
+    pub key_id: ApiKeyId,
+    /// Whether the key may use the admin API.
+    pub admin: bool,
+    /// The key's default route.
+    pub default_route: Option<RouteName>,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        message: message.into(),
+        kind: "invalid_request_error",
+        param: None,
+        code: Some("invalid_api_key"),
+    }
+}
+
+/// Returns the caller, or a 401 in OpenAI's shape.
+pub fn authenticate(
+    headers: &HeaderMap,
+    plane: &ControlPlane,
+    required: bool,
+) -> Result<Caller, ApiError> {
+    match bearer(headers) {
+        Some(secret) if !secret.is_empty() => match plane.authenticate(secret) {
+            Some(key) => Ok(Caller {
+                org: key.org,
+                key_id: key.key_id,
+                admin: key.admin,
+                default_route: key.default_route,
+            }),
+            None => Err(unauthorized(
+                "Incorrect API key provided. Create one with `switchyard keys create --org ORG`.",
+            )),
+        },
+        _ if required => Err(unauthorized(
+            "You didn't provide an API key. Send `Authorization: Bearer sk-sy-...` (create one with `switchyard keys create --org ORG`).",
+        )),
+        _ => Ok(Caller {
+            org: OrgId::new("default"),
+            key_id: ApiKeyId::new("anonymous"),
+            admin: false,
+            default_route: None,
+        }),
+    }
+}

@@ -1,0 +1,590 @@
+//! `POST /v1/chat/completions`, non-streaming and streaming (SSE), in OpenAI's shape.
+//!
+//! Per request: authenticate → parse → decide (route, model) → publish `RequestReceived` and
+//! `RouteDecided` → call the provider → answer with `id` = the request id (the id
+//! `/v1/feedback` accepts) and `model` = the model that served → publish `ResponseCompleted`.
+//! Publishing never blocks the response (see [`crate::publish`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Serialize;
+use switchyard_events::{
+    Attempt, Envelope, Event, EventId, ModelName, PartitionKey, ProviderName, RequestId,
+    RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, SessionId, Timestamp,
+    TraceId, Usd,
+};
+use switchyard_providers::types::{FinishReason, ResponseFormat, StreamOptions};
+use switchyard_providers::{
+    ChatRequest, Provider, ProviderError, ProviderErrorKind, estimate_input_tokens,
+};
+
+use crate::auth::{Caller, authenticate};
+use crate::gateway::{DECISION_HEADER, Decision, Gateway, SESSION_HEADER};
+use crate::{ApiError, AppState};
+
+/// Everything about one request that the completion event needs.
+struct Context {
+    gateway: Arc<Gateway>,
+    caller: Caller,
+    request_id: RequestId,
+    session: Option<SessionId>,
+    trace: TraceId,
+    decision: Decision,
+    started: Instant,
+}
+
+pub(crate) fn gateway_of(state: &AppState) -> Result<Arc<Gateway>, ApiError> {
+    state.gateway.clone().ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "This node does not run the ingress role.".into(),
+        kind: "invalid_request_error",
+        param: None,
+        code: Some("unknown_url"),
+    })
+}
+
+pub(crate) fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            message: format!(
+                "Request body too large: the limit is {limit} bytes (server.max_body_bytes)."
+            ),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("request_too_large"),
+        }
+    } else {
+        ApiError::invalid(
+            format!("Could not read the request body: {rejection}"),
+            None,
+        )
+    }
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid(
+            "The request body is empty; send a JSON object.".into(),
+            None,
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::invalid(
+            format!("We could not parse the JSON body of your request: {e}."),
+            None,
+        )
+    })
+}
+
+fn validate(req: &ChatRequest) -> Result<(), ApiError> {
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid(
+            "`messages` must contain at least one message.".into(),
+            Some("messages"),
+        ));
+    }
+    if req.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::invalid(
+            "Only n = 1 is supported.".into(),
+            Some("n"),
+        ));
+    }
+    if let Some(t) = req.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(ApiError::invalid(
+            format!("{t} is not valid for temperature: it must be between 0 and 2."),
+            Some("temperature"),
+        ));
+    }
+    if let Some(p) = req.top_p
+        && !(0.0..=1.0).contains(&p)
+    {
+        return Err(ApiError::invalid(
+            format!("{p} is not valid for top_p: it must be between 0 and 1."),
+            Some("top_p"),
+        ));
+    }
+    if req.max_tokens == Some(0) || req.max_completion_tokens == Some(0) {
+        return Err(ApiError::invalid(
+            "max tokens must be at least 1.".into(),
+            Some("max_completion_tokens"),
+        ));
+    }
+    Ok(())
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .filter(|s| !s.is_empty() && s.len() <= 256)
+}
+
+fn envelope(ctx: &Context) -> Envelope {
+    Envelope {
+        event_id: EventId::now_v7(),
+        org: ctx.caller.org.clone(),
+        event_time: Timestamp::from_micros(ctx.gateway.clock.now_micros()),
+        trace_id: ctx.trace.clone(),
+        partition_key: PartitionKey::session_or_request(ctx.session.as_ref(), &ctx.request_id),
+    }
+}
+
+fn received_event(ctx: &Context, req: &ChatRequest, headers: &HeaderMap) -> RequestReceived {
+    let input_chars: usize = req
+        .messages
+        .iter()
+        .map(|m| m.content.as_ref().map_or(0, |c| c.text().len()))
+        .sum();
+    RequestReceived {
+        envelope: envelope(ctx),
+        request_id: ctx.request_id.clone(),
+        session_id: ctx.session.clone(),
+        route: Some(ctx.decision.route.clone()),
+        api_key_id: ctx.caller.key_id.clone(),
+        requested_model: if req.model == "auto" {
+            RequestedModel::Auto
+        } else {
+            RequestedModel::Model(ModelName::new(req.model.as_str()))
+        },
+        stream: req.stream,
+        message_count: i32::try_from(req.messages.len()).unwrap_or(i32::MAX),
+        input_chars: input_chars as i64,
+        estimated_input_tokens: estimate_input_tokens(req) as i64,
+        has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+        wants_json_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
+        has_images: req.messages.iter().any(|m| {
+            m.content
+                .as_ref()
+                .is_some_and(switchyard_providers::types::Content::has_image)
+        }),
+        max_tokens: req
+            .max_completion_tokens
+            .or(req.max_tokens)
+            .map(|t| t as i64),
+        language: header_str(headers, "accept-language"),
+        prompt_text: None,
+        metadata: Default::default(),
+        client: header_str(headers, "user-agent"),
+    }
+}
+
+/// What the response event records about the outcome.
+struct Outcome {
+    status: ResponseStatus,
+    finish: Option<FinishReason>,
+    usage: Option<switchyard_providers::types::Usage>,
+    ttft_ms: Option<i64>,
+    error: Option<ProviderError>,
+}
+
+fn completed_event(ctx: &Context, outcome: Outcome) -> ResponseCompleted {
+    let latency_ms = ctx.started.elapsed().as_millis() as i64;
+    let usage = outcome.usage.unwrap_or_default();
+    let cost = ctx
+        .decision
+        .model
+        .cost_usd(&usage)
+        .and_then(|c| Usd::new(c).ok());
+    ResponseCompleted {
+        envelope: envelope(ctx),
+        request_id: ctx.request_id.clone(),
+        decision_id: ctx.decision.id.clone(),
+        session_id: ctx.session.clone(),
+        served_model: ModelName::new(ctx.decision.model.id.as_str()),
+        provider: ProviderName::new(ctx.decision.model.provider()),
+        status: outcome.status,
+        finish_reason: outcome.finish.map(|f| finish_name(f).to_owned()),
+        usage: switchyard_events::Usage {
+            prompt_tokens: usage.prompt_tokens as i64,
+            completion_tokens: usage.completion_tokens as i64,
+            cached_tokens: usage.cached_tokens() as i64,
+            reasoning_tokens: usage.reasoning_tokens() as i64,
+            total_tokens: usage.total_tokens as i64,
+        },
+        cost_usd: cost,
+        latency_ms,
+        ttft_ms: outcome.ttft_ms,
+        attempts: vec![Attempt {
+            provider: ProviderName::new(ctx.decision.model.provider()),
+            model: ModelName::new(ctx.decision.model.id.as_str()),
+            outcome: outcome
+                .error
+                .as_ref()
+                .map_or("ok", ProviderError::metric_label)
+                .to_owned(),
+            status_code: outcome.error.as_ref().and_then(|e| e.status).map(i32::from),
+            latency_ms,
+            reason: outcome.error.as_ref().map(|e| e.message.clone()),
+        }],
+        error_code: outcome.error.as_ref().map(|e| e.metric_label().to_owned()),
+        completion_text: None,
+    }
+}
+
+fn finish_name(f: FinishReason) -> &'static str {
+    match f {
+        FinishReason::Stop => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+        FinishReason::FunctionCall => "function_call",
+    }
+}
+
+fn status_of(finish: Option<FinishReason>, refused: bool) -> ResponseStatus {
+    match finish {
+        _ if refused => ResponseStatus::Refused,
+        Some(FinishReason::Length) => ResponseStatus::Truncated,
+        Some(FinishReason::ContentFilter) => ResponseStatus::Refused,
+        _ => ResponseStatus::Ok,
+    }
+}
+
+/// Maps a provider failure to the client's error.
+pub(crate) fn provider_error(e: &ProviderError) -> ApiError {
+    let (status, kind, code) = match e.kind {
+        ProviderErrorKind::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "upstream_rate_limited",
+        ),
+        ProviderErrorKind::Timeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout_error",
+            "upstream_timeout",
+        ),
+        ProviderErrorKind::BadRequest => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "upstream_rejected_request",
+        ),
+        ProviderErrorKind::ContextLength => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "context_length_exceeded",
+        ),
+        ProviderErrorKind::Unsupported => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "unsupported_request",
+        ),
+        ProviderErrorKind::NotFound => (
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+        ),
+        ProviderErrorKind::Server
+        | ProviderErrorKind::Transport
+        | ProviderErrorKind::Unauthorized
+        | ProviderErrorKind::InvalidResponse => {
+            (StatusCode::BAD_GATEWAY, "api_error", "upstream_error")
+        }
+    };
+    ApiError {
+        status,
+        message: format!("The upstream provider failed: {}", e.message),
+        kind,
+        param: None,
+        code: Some(code),
+    }
+}
+
+fn with_ids(mut response: Response, ctx: &Context) -> Response {
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(ctx.request_id.as_str()) {
+        headers.insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(ctx.decision.id.as_str()) {
+        headers.insert(DECISION_HEADER, v);
+    }
+    response
+}
+
+/// The handler.
+pub(crate) async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle(&state, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let gateway = gateway_of(state)?;
+    let caller = authenticate(headers, &gateway.plane, gateway.auth_required)?;
+    let body = body.map_err(|r| body_error(&r, state.max_body_bytes))?;
+    let req: ChatRequest = parse_json(&body)?;
+    validate(&req)?;
+    let decision = gateway.decide(&caller, headers, &req)?;
+    let request_id = RequestId::new(format!("chatcmpl-{}", EventId::now_v7().as_uuid().simple()));
+    let ctx = Context {
+        session: header_str(headers, SESSION_HEADER).map(SessionId::new),
+        trace: TraceId::new(request_id.as_str()),
+        request_id,
+        caller,
+        decision,
+        gateway: Arc::clone(&gateway),
+        started: Instant::now(),
+    };
+    gateway
+        .publisher
+        .publish(Event::RequestReceived(received_event(&ctx, &req, headers)));
+    gateway
+        .publisher
+        .publish(Event::RouteDecided(gateway.decided_event(
+            &ctx.caller,
+            &ctx.decision,
+            &ctx.request_id,
+            ctx.session.as_ref(),
+            &ctx.trace,
+        )));
+    let Some(provider) = gateway.provider(&ctx.decision.model).cloned() else {
+        return Err(ApiError::invalid(
+            format!(
+                "provider `{}` is not configured",
+                ctx.decision.model.provider()
+            ),
+            Some("model"),
+        ));
+    };
+    let upstream_model = ctx.decision.model.upstream_name().to_owned();
+    if req.stream {
+        stream(ctx, provider, upstream_model, req).await
+    } else {
+        complete(ctx, provider, upstream_model, req).await
+    }
+}
+
+async fn complete(
+    ctx: Context,
+    provider: switchyard_providers::AnyProvider,
+    model: String,
+    req: ChatRequest,
+) -> Result<Response, ApiError> {
+    match provider.complete(&model, &req).await {
+        Ok(mut response) => {
+            response.id = ctx.request_id.as_str().to_owned();
+            response.model = ctx.decision.model.id.clone();
+            response.created = ctx.gateway.clock.now_micros() / 1_000_000;
+            response.object = "chat.completion".into();
+            let finish = response.choices.first().map(|c| c.finish_reason);
+            let refused = response.choices.iter().any(|c| c.message.refusal.is_some());
+            let event = completed_event(
+                &ctx,
+                Outcome {
+                    status: status_of(finish, refused),
+                    finish,
+                    usage: response.usage.clone(),
+                    ttft_ms: None,
+                    error: None,
+                },
+            );
+            ctx.gateway
+                .publisher
+                .publish(Event::ResponseCompleted(event));
+            Ok(with_ids(Json(response).into_response(), &ctx))
+        }
+        Err(e) => {
+            let status = if e.kind == ProviderErrorKind::Timeout {
+                ResponseStatus::Timeout
+            } else {
+                ResponseStatus::Error
+            };
+            let api = provider_error(&e);
+            ctx.gateway
+                .publisher
+                .publish(Event::ResponseCompleted(completed_event(
+                    &ctx,
+                    Outcome {
+                        status,
+                        finish: None,
+                        usage: None,
+                        ttft_ms: None,
+                        error: Some(e),
+                    },
+                )));
+            Ok(with_ids(api.into_response(), &ctx))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StreamError<'a> {
+    error: StreamErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct StreamErrorBody<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+fn sse(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+async fn stream(
+    ctx: Context,
+    provider: switchyard_providers::AnyProvider,
+    model: String,
+    mut req: ChatRequest,
+) -> Result<Response, ApiError> {
+    let client_wants_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    // Always ask the upstream for usage: cost needs it even when the client does not.
+    req.stream_options
+        .get_or_insert_with(StreamOptions::default)
+        .include_usage = true;
+    let upstream = match provider.stream(&model, &req).await {
+        Ok(s) => s,
+        Err(e) => {
+            let api = provider_error(&e);
+            ctx.gateway
+                .publisher
+                .publish(Event::ResponseCompleted(completed_event(
+                    &ctx,
+                    Outcome {
+                        status: ResponseStatus::Error,
+                        finish: None,
+                        usage: None,
+                        ttft_ms: None,
+                        error: Some(e),
+                    },
+                )));
+            return Ok(with_ids(api.into_response(), &ctx));
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+    let served = ctx.decision.model.id.clone();
+    let id = ctx.request_id.as_str().to_owned();
+    let created = ctx.gateway.clock.now_micros() / 1_000_000;
+    let headers_ctx = (ctx.request_id.clone(), ctx.decision.id.clone());
+    tokio::spawn(async move {
+        let mut upstream = upstream;
+        let mut usage = None;
+        let mut finish = None;
+        let mut ttft_ms = None;
+        let mut error = None;
+        let mut cancelled = false;
+        while let Some(item) = upstream.next().await {
+            match item {
+                Ok(mut chunk) => {
+                    chunk.id.clone_from(&id);
+                    chunk.model.clone_from(&served);
+                    chunk.created = created;
+                    chunk.object = "chat.completion.chunk".into();
+                    if let Some(u) = chunk.usage.take() {
+                        usage = Some(u.clone());
+                        if chunk.choices.is_empty() {
+                            if !client_wants_usage {
+                                continue;
+                            }
+                            chunk.usage = Some(u);
+                        }
+                    }
+                    if let Some(f) = chunk.choices.iter().find_map(|c| c.finish_reason) {
+                        finish = Some(f);
+                    }
+                    if ttft_ms.is_none()
+                        && chunk
+                            .choices
+                            .iter()
+                            .any(|c| c.delta.content.is_some() || c.delta.tool_calls.is_some())
+                    {
+                        ttft_ms = Some(ctx.started.elapsed().as_millis() as i64);
+                    }
+                    let Ok(json) = serde_json::to_vec(&chunk) else {
+                        continue;
+                    };
+                    if tx.send(sse(&json)).await.is_err() {
+                        cancelled = true;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let api = provider_error(&e);
+                    let body = StreamError {
+                        error: StreamErrorBody {
+                            message: &api.message,
+                            kind: api.kind,
+                            param: None,
+                            code: api.code,
+                        },
+                    };
+                    if let Ok(json) = serde_json::to_vec(&body) {
+                        let _ = tx.send(sse(&json)).await;
+                    }
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        if error.is_none() && !cancelled {
+            let _ = tx.send(sse(b"[DONE]")).await;
+        }
+        let status = match (&error, cancelled) {
+            (Some(e), _) if e.kind == ProviderErrorKind::Timeout => ResponseStatus::Timeout,
+            (Some(_), _) => ResponseStatus::Error,
+            (None, true) => ResponseStatus::Cancelled,
+            (None, false) => status_of(finish, false),
+        };
+        ctx.gateway
+            .publisher
+            .publish(Event::ResponseCompleted(completed_event(
+                &ctx,
+                Outcome {
+                    status,
+                    finish,
+                    usage,
+                    ttft_ms,
+                    error,
+                },
+            )));
+    });
+    let body = Body::from_stream(tokio_stream_of(rx));
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(headers_ctx.0.as_str()) {
+        h.insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(headers_ctx.1.as_str()) {
+        h.insert(DECISION_HEADER, v);
+    }
+    Ok(response)
+}
+
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok)))
+}

@@ -1,0 +1,88 @@
+//! `POST /v1/embeddings`, float and base64 (the official SDKs ask for base64 by default: the
+//! little-endian f32 bytes of each vector, base64-encoded).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+use switchyard_providers::{EmbeddingRequest, Provider};
+
+use crate::auth::authenticate;
+use crate::chat::{body_error, gateway_of, parse_json, provider_error};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn embeddings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle(&state, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let gateway = gateway_of(state)?;
+    authenticate(headers, &gateway.plane, gateway.auth_required)?;
+    let body = body.map_err(|r| body_error(&r, state.max_body_bytes))?;
+    let mut req: EmbeddingRequest = parse_json(&body)?;
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                format!("encoding_format must be `float` or `base64`, got `{other}`."),
+                Some("encoding_format"),
+            ));
+        }
+    };
+    let model = gateway
+        .servable_models()
+        .find(|m| m.id == req.model && m.embeddings)
+        .cloned()
+        .ok_or_else(|| ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
+                "The embedding model `{}` does not exist or you do not have access to it.",
+                req.model
+            ),
+            kind: "invalid_request_error",
+            param: Some("model".into()),
+            code: Some("model_not_found"),
+        })?;
+    let provider = gateway
+        .provider(&model)
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("provider not configured".into(), Some("model")))?;
+    req.encoding_format = Some("float".into());
+    let response = provider
+        .embed(model.upstream_name(), &req)
+        .await
+        .map_err(|e| provider_error(&e))?;
+    let data: Vec<Value> = response
+        .data
+        .iter()
+        .map(|e| {
+            let embedding = if base64 {
+                let bytes: Vec<u8> = e.embedding.iter().flat_map(|x| x.to_le_bytes()).collect();
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(e.embedding)
+            };
+            json!({"object": "embedding", "index": e.index, "embedding": embedding})
+        })
+        .collect();
+    Ok(
+        Json(json!({"object": "list", "data": data, "model": model.id, "usage": response.usage}))
+            .into_response(),
+    )
+}
