@@ -103,7 +103,7 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
             axum::routing::post(embeddings::embeddings),
         )
         .route("/v1/models", get(models::list))
-        .route("/v1/models/{id}", get(models::get))
+        .route("/v1/models/{*id}", get(models::get))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

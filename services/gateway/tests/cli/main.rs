@@ -1,6 +1,7 @@
 //! Tests of the `switchyard` binary as a user runs it: start, health, metrics, keys, bad
 //! config, SIGTERM. Each test gets its own data directory and an OS-assigned port.
 
+mod chat;
 mod config;
 mod keys;
 mod server;
@@ -101,12 +102,27 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> anyhow::Result<(u16, String, String)> {
+    http_with(addr, method, path, body, &[])
+}
+
+/// [`http`] with extra headers.
+pub fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = Vec::new();
