@@ -120,11 +120,14 @@ fn streaming_sends_chunks_usage_only_when_asked_and_done() -> anyhow::Result<()>
     Ok(())
 }
 
+/// (body, extra headers, expected status, text the error must contain).
+type Case = (String, Vec<(&'static str, &'static str)>, u16, &'static str);
+
 #[test]
 fn bad_requests_get_openai_errors_with_the_right_status() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Server::start(dir.path(), &["serve"])?;
-    let cases: Vec<(String, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (json!({"model": "no/such", "messages": [{"role": "user", "content": "x"}]}).to_string(), vec![], 404, "model_not_found"),
         ("{not json".into(), vec![], 400, "invalid_request_error"),
         (json!({"model": "auto", "messages": []}).to_string(), vec![], 400, "messages"),
