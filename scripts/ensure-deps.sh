@@ -3,7 +3,7 @@
 # - Debian packages listed in scripts/apt-packages.txt (only the missing ones; apt-get update
 #   runs once, only when something is missing);
 # - a Python venv at $1 with tests/requirements.txt (rebuilt only when the file changes).
-# Node test clients join here with the gateway issue.
+# - the Node test clients in tests/node/node_modules (npm ci from the lock file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-$HOME/.cache/switchyard/venv}"
@@ -27,5 +27,10 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/requirements.txt
   echo "$want" > "$stamp"
+fi
+# Node test clients (the official openai SDK), pinned by tests/node/package-lock.json.
+if [[ ! -d tests/node/node_modules || tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]]; then
+  echo "deps: installing Node test clients"
+  (cd tests/node && npm ci --no-audit --no-fund --silent)
 fi
 echo "deps: ok"

@@ -11,5 +11,11 @@ else
   cargo test --workspace
 fi
 
+echo "== OpenAI SDK conformance: the official Python and Node clients against the binary"
+cargo build -p switchyard
+export SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/switchyard"
+"$VENV/bin/python" -m pytest -q tests/python
+(cd tests/node && node --test)
+
 echo "== compose file check (no Docker needed)"
 "$VENV/bin/python" scripts/compose-check.py docker-compose.kafka.yml

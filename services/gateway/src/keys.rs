@@ -47,7 +47,7 @@ pub fn new_key(
 ) -> anyhow::Result<(Event, String)> {
     validate_org(org)?;
     let key_id = ApiKeyId::new(format!("key_{}", random_hex(8)));
-    let secret = format!("sk-sy-{}", random_hex(24));
+    let secret = format!("{}{}", switchyard_ingress::auth::KEY_PREFIX, random_hex(24));
     let event_id = EventId::now_v7();
     let event = Event::ApiKeyCreated(ApiKeyCreated {
         envelope: Envelope {

@@ -38,14 +38,26 @@ fn unauthorized(message: &str) -> ApiError {
     }
 }
 
+/// The prefix of every Switchyard key.
+pub const KEY_PREFIX: &str = "sk-sy-";
+
 /// Returns the caller, or a 401 in OpenAI's shape.
+///
+/// When keys are not required (the loopback default), a request without a key, or with a key
+/// that is not a Switchyard key (the OpenAI SDKs insist on sending *some* key), is served as org
+/// `default`; a Switchyard key (`sk-sy-...`) must always be valid, so a mistyped real key fails
+/// loudly instead of being silently attributed to another org.
 pub fn authenticate(
     headers: &HeaderMap,
     plane: &ControlPlane,
     required: bool,
 ) -> Result<Caller, ApiError> {
-    match bearer(headers) {
-        Some(secret) if !secret.is_empty() => match plane.authenticate(secret) {
+    let presented = match bearer(headers).filter(|s| !s.is_empty()) {
+        Some(secret) if !required && !secret.starts_with(KEY_PREFIX) => None,
+        other => other,
+    };
+    match presented {
+        Some(secret) => match plane.authenticate(secret) {
             Some(key) => Ok(Caller {
                 org: key.org,
                 key_id: key.key_id,
