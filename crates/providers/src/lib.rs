@@ -6,14 +6,27 @@
 //!   translates from and to;
 //! - [`catalog`]: prices (input, cached input, output per 1M tokens, each row with a source and
 //!   a date) and capabilities (tools, json_schema, vision, context window, max output);
-//! - the adapters, behind one trait and one closed enum ([`AnyProvider`]);
-//! - [`demo::DemoProvider`]: three simulated models (`demo/small`, `demo/medium`,
-//!   `demo/large`) and an embedding model, always compiled, so a fresh `make run` answers
-//!   without API keys; its answers say they are simulated.
+//! - the adapters, behind one trait and one closed enum ([`AnyProvider`]), built from a
+//!   [`ProviderConfig`] (`[providers.<name>] kind = "..."`):
+//!   - [`openai_compat::OpenAiCompatProvider`]: the OpenAI-compatible family (OpenAI, Azure
+//!     OpenAI, DeepSeek, Mistral, xAI, Groq, Cerebras, SambaNova, Together, Fireworks,
+//!     Perplexity, AI21, DeepInfra, Nebius, Novita), one adapter driven by a quirks table;
+//!   - [`demo::DemoProvider`]: three simulated models (`demo/small`, `demo/medium`,
+//!     `demo/large`) and an embedding model, always compiled, so a fresh `make run` answers
+//!     without API keys; its answers say they are simulated.
+//! - [`sse`]: the server-sent-events parser the streaming adapters share.
+//!
+//! Delivery: a call is made once; retries and failover belong to the caller, guided by
+//! [`ProviderError::is_retryable`] and `retry_after`. A stream either ends after its usage chunk
+//! or with an `Err` item, never silently short.
 
 pub mod catalog;
+mod config;
 pub mod demo;
 mod error;
+mod http;
+pub mod openai_compat;
+pub mod sse;
 pub mod types;
 
 use std::future::Future;
@@ -22,7 +35,12 @@ use std::pin::Pin;
 use futures::Stream;
 
 pub use catalog::{Catalog, CatalogError, ModelInfo, estimate_input_tokens};
+pub use config::{
+    AzureConfig, DemoConfig, HostedConfig, ProviderConfig, ProviderConfigError, TimeoutsConfig,
+};
 pub use error::{ProviderError, ProviderErrorKind};
+pub use http::Timeouts;
+pub use openai_compat::{OpenAiCompatConfig, OpenAiCompatProvider, ProviderKind};
 pub use types::{ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse};
 
 /// A stream of chunks from a provider. The provider always reports usage on a final chunk
@@ -61,12 +79,15 @@ pub trait Provider: Send + Sync + 'static {
 pub enum AnyProvider {
     /// The built-in simulated provider.
     Demo(demo::DemoProvider),
+    /// A provider of the OpenAI-compatible family.
+    OpenAiCompat(OpenAiCompatProvider),
 }
 
 impl Provider for AnyProvider {
     fn name(&self) -> &str {
         match self {
             AnyProvider::Demo(p) => p.name(),
+            AnyProvider::OpenAiCompat(p) => p.name(),
         }
     }
 
@@ -77,12 +98,14 @@ impl Provider for AnyProvider {
     ) -> Result<ChatResponse, ProviderError> {
         match self {
             AnyProvider::Demo(p) => p.complete(model, req).await,
+            AnyProvider::OpenAiCompat(p) => p.complete(model, req).await,
         }
     }
 
     async fn stream(&self, model: &str, req: &ChatRequest) -> Result<ChunkStream, ProviderError> {
         match self {
             AnyProvider::Demo(p) => p.stream(model, req).await,
+            AnyProvider::OpenAiCompat(p) => p.stream(model, req).await,
         }
     }
 
@@ -93,6 +116,7 @@ impl Provider for AnyProvider {
     ) -> Result<EmbeddingResponse, ProviderError> {
         match self {
             AnyProvider::Demo(p) => p.embed(model, req).await,
+            AnyProvider::OpenAiCompat(p) => p.embed(model, req).await,
         }
     }
 }

@@ -437,6 +437,10 @@ pub struct Delta {
     /// Tool-call fragments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
+    /// Annotations (web search citations), as OpenAI's search models stream them; Perplexity's
+    /// citations arrive here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Vec<Value>>,
 }
 
 /// A fragment of a streamed tool call.
