@@ -9,6 +9,8 @@ export CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
 export CARGO_TERM_COLOR ?= never
 VENV ?= $(CACHE_DIR)/venv
 LISTEN ?= 127.0.0.1:8080
+# Cargo features the tests and lints build with: the Kafka backend of the event log.
+TEST_FEATURES := --features switchyard-log/kafka
 ARGS ?=
 
 .PHONY: help
@@ -28,21 +30,25 @@ run: ## Start the single-node gateway on $(LISTEN) with the embedded log, store 
 	cargo run -p switchyard -- serve --listen $(LISTEN) $(ARGS)
 
 .PHONY: deps
-deps: ## Install what the tests need (apt packages, Python venv), idempotent and cached
+deps: ## Install what the tests need (apt packages, Python venv, Node clients, Tansu), idempotent and cached
 	@scripts/ensure-deps.sh "$(VENV)"
 
 .PHONY: test
-test: deps ## Run every test suite (Rust unit, contract, crash and end-to-end tests; Python checks)
+test: deps ## Run every test suite (Rust unit, contract (also on a Tansu Kafka broker), crash and end-to-end tests; SDK checks)
 	@scripts/run-tests.sh "$(VENV)"
 
 .PHONY: test-rust
-test-rust: ## Run the Rust test suites only
-	@if cargo nextest --version >/dev/null 2>&1; then cargo nextest run --workspace --profile ci; else cargo test --workspace; fi
+test-rust: ## Run the Rust test suites only (starts a Tansu broker for the Kafka contract suite)
+	@if cargo nextest --version >/dev/null 2>&1; then scripts/with-tansu.sh cargo nextest run --workspace --profile ci $(TEST_FEATURES); else scripts/with-tansu.sh cargo test --workspace $(TEST_FEATURES); fi
+
+.PHONY: test-kafka
+test-kafka: ## Run only the Kafka event-log contract suite, against a fresh Tansu broker
+	@if cargo nextest --version >/dev/null 2>&1; then scripts/with-tansu.sh cargo nextest run --workspace --profile ci $(TEST_FEATURES) -E 'package(switchyard-log) & test(/^kafka::/)'; else scripts/with-tansu.sh cargo test --workspace $(TEST_FEATURES) --test it -- kafka::; fi
 
 .PHONY: lint
-lint: ## rustfmt --check and clippy on every target with warnings denied
+lint: ## rustfmt --check and clippy on every target (with the Kafka backend) with warnings denied
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 
 .PHONY: fmt
 fmt: ## Format the code

@@ -3,7 +3,8 @@
 # - Debian packages listed in scripts/apt-packages.txt (only the missing ones; apt-get update
 #   runs once, only when something is missing);
 # - a Python venv at $1 with tests/requirements.txt (rebuilt only when the file changes).
-# - the Node test clients in tests/node/node_modules (npm ci from the lock file).
+# - the Node test clients in tests/node/node_modules (npm ci from the lock file);
+# - the Tansu broker for the Kafka contract suite (scripts/ensure-tansu.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-$HOME/.cache/switchyard/venv}"
@@ -33,4 +34,5 @@ if [[ ! -d tests/node/node_modules || tests/node/package-lock.json -nt tests/nod
   echo "deps: installing Node test clients"
   (cd tests/node && npm ci --no-audit --no-fund --silent)
 fi
+scripts/ensure-tansu.sh >/dev/null
 echo "deps: ok"

@@ -4,11 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${1:-$HOME/.cache/switchyard/venv}"
 
-echo "== Rust: unit, contract, crash and end-to-end tests"
+echo "== Rust: unit, contract, crash and end-to-end tests (the log contract also on Kafka: Tansu)"
+# The Kafka backend is a cargo feature; its contract suite needs a broker, which with-tansu.sh
+# starts (in memory, on a free port) and names in SWITCHYARD_TEST_KAFKA_BOOTSTRAP.
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --profile ci
+  scripts/with-tansu.sh cargo nextest run --workspace --profile ci --features switchyard-log/kafka
 else
-  cargo test --workspace
+  scripts/with-tansu.sh cargo test --workspace --features switchyard-log/kafka
 fi
 
 echo "== OpenAI SDK conformance: the official Python and Node clients against the binary"

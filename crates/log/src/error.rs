@@ -70,13 +70,19 @@ pub enum LogError {
     /// The log was closed.
     #[error("the event log is closed")]
     Closed,
+    /// The broker or the network failed (Kafka backend): unreachable, timed out, or an error
+    /// answer. May pass.
+    #[error("kafka broker error: {0}")]
+    Broker(String),
 }
 
 impl LogError {
     /// Returns whether the operation may succeed when retried.
     pub fn retry_hint(&self) -> RetryHint {
         match self {
-            LogError::Storage(_) | LogError::Locked { .. } => RetryHint::WithBackoff,
+            LogError::Storage(_) | LogError::Locked { .. } | LogError::Broker(_) => {
+                RetryHint::WithBackoff
+            }
             LogError::OffsetOutOfRange { .. }
             | LogError::UnknownPartition { .. }
             | LogError::Corrupt { .. }
@@ -95,6 +101,7 @@ impl LogError {
             LogError::Corrupt { .. } => "corrupt",
             LogError::Invalid(_) => "invalid",
             LogError::Closed => "closed",
+            LogError::Broker(_) => "broker",
         }
     }
 

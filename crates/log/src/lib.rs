@@ -15,15 +15,21 @@
 //! - replay reads any partition from an offset, or from the first offset at or after a time.
 //!
 //! Delivery: `append` resolves only once the records are durable (in the embedded backend:
-//! after the group commit that carried them was fsynced). Consumers see only durable records.
+//! after the group commit that carried them was fsynced; in Kafka: acknowledged by every
+//! in-sync replica). Consumers see only durable records.
 //! Consumption is at-least-once; processors dedupe by event id.
 //!
-//! Backends: [`embedded::EmbeddedLog`] (fjall, in the data directory; `memory://` is the same
-//! engine in a temporary directory). The Kafka backend lands with the distributed-mode issue and
-//! runs the same contract suite (`switchyard-testkit`).
+//! Backends, both held to one contract suite (`switchyard-testkit`):
+//! - [`embedded::EmbeddedLog`]: fjall, in the data directory; `memory://` is the same engine in a
+//!   temporary directory. Single-node mode.
+//! - `kafka::KafkaLog` (cargo feature `kafka`): any Kafka-protocol cluster through librdkafka,
+//!   for the distributed mode. `acks=all` replaces the fsync; its tests run against a Tansu
+//!   broker that `make test` starts (`scripts/with-tansu.sh`).
 
 pub mod embedded;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 mod partitioner;
 mod record;
 

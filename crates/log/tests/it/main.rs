@@ -1,5 +1,5 @@
 //! The event-log contract suite against the embedded backend, plus embedded-only behaviour
-//! (retention, compaction, locking).
+//! (retention, compaction, locking); with the `kafka` feature, the same suite against Kafka.
 
 #![expect(
     clippy::expect_used,
@@ -42,6 +42,10 @@ mod contract {
     use super::EmbeddedHarness;
     switchyard_testkit::log_contract_tests!(EmbeddedHarness::new());
 }
+
+/// The same contract against a Kafka broker (`make test` starts Tansu and enables the feature).
+#[cfg(feature = "kafka")]
+mod kafka;
 
 mod memory {
     use switchyard_log::embedded::{EmbeddedLog, EmbeddedOptions};
