@@ -14,10 +14,16 @@ else
 fi
 
 echo "== OpenAI SDK conformance: the official Python and Node clients against the binary"
-cargo build -p switchyard
+# Same features as the test build above, so nothing is compiled twice.
+cargo build -p switchyard --features switchyard-log/kafka
 export SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/switchyard"
 "$VENV/bin/python" -m pytest -q tests/python
 (cd tests/node && node --test)
+
+echo "== schemathesis: OpenAI's spec against createChatCompletion, listModels, createEmbedding"
+# Bounded (SCHEMATHESIS_SECONDS, default 90 s; fixed seed); fails on any 5xx or schema violation.
+(cd "$(mktemp -d)" && PATH="$VENV/bin:$PATH" OPENAI_SPEC="$OLDPWD/../shared/specs/openai/openapi.yaml" \
+  "$VENV/bin/python" "$OLDPWD/tests/conformance/run_schemathesis.py")
 
 echo "== compose file check (no Docker needed)"
 "$VENV/bin/python" scripts/compose-check.py docker-compose.kafka.yml
