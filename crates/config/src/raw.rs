@@ -33,6 +33,12 @@ pub struct RawConfig {
     pub auth: RawAuth,
     pub gateway: RawGateway,
     pub routes: std::collections::BTreeMap<String, RawRoute>,
+    /// `[providers.<name>]`: kept raw here; the provider crate parses each table (its `kind`
+    /// selects the adapter) so this crate does not depend on every adapter's options.
+    pub providers: std::collections::BTreeMap<String, figment::value::Value>,
+    /// `[[models]]`: operator rows added to (or replacing rows of) the shipped model catalog.
+    #[serde(default)]
+    pub models: Vec<figment::value::Value>,
 }
 
 /// `[auth]`.

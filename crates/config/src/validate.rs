@@ -15,7 +15,7 @@ use crate::raw::{
 };
 
 /// The validated configuration, passed down explicitly to whatever needs it (never global).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
     /// Resolved data directory (absolute unless configured relative).
@@ -36,6 +36,10 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// `[routes.*]`, in name order.
     pub routes: Vec<RouteConfig>,
+    /// `[providers.<name>]` tables, parsed by the provider crate at start-up.
+    pub providers: std::collections::BTreeMap<String, figment::value::Value>,
+    /// `[[models]]` operator catalog rows, parsed by the provider crate at start-up.
+    pub models: Vec<figment::value::Value>,
 }
 
 /// `[auth]`: who may call the API.
@@ -309,6 +313,8 @@ impl RawConfig {
                 )?,
             },
             routes: validate_routes(self.routes)?,
+            providers: self.providers,
+            models: self.models,
             data_dir,
         })
     }

@@ -274,13 +274,26 @@ fn build_gateway(
     switchyard_ingress::gateway::Gateway,
     tokio::sync::mpsc::Receiver<switchyard_events::Event>,
 )> {
-    use switchyard_providers::{AnyProvider, Catalog, demo::DemoProvider};
-    let catalog = Catalog::shipped().context("the shipped model catalog")?;
+    use switchyard_providers::{Catalog, ModelInfo, ProviderConfig};
+    let mut catalog = Catalog::shipped().context("the shipped model catalog")?;
+    let mut extra = Vec::new();
+    for (i, row) in config.models.iter().enumerate() {
+        let model: ModelInfo = row
+            .deserialize()
+            .map_err(|e| anyhow::anyhow!("config error: `models[{i}]`: {e}"))?;
+        extra.push(model);
+    }
+    catalog.extend(extra);
     let mut providers = std::collections::HashMap::new();
-    providers.insert(
-        "demo".to_owned(),
-        AnyProvider::Demo(DemoProvider::default()),
-    );
+    for (name, table) in &config.providers {
+        let provider: ProviderConfig = table
+            .deserialize()
+            .map_err(|e| anyhow::anyhow!("config error: `providers.{name}`: {e}"))?;
+        let built = provider
+            .build_named(name)
+            .map_err(|e| anyhow::anyhow!("config error: `providers.{name}`: {e}"))?;
+        providers.insert(name.clone(), built);
+    }
     let mut routes = std::collections::BTreeMap::new();
     for route in &config.routes {
         for model in std::iter::once(&route.baseline).chain(&route.candidates) {

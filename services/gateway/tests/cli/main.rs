@@ -5,6 +5,7 @@ mod chat;
 mod config;
 mod keys;
 mod server;
+mod upstream;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

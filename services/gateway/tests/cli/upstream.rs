@@ -1,0 +1,125 @@
+//! A configured OpenAI-compatible upstream (a local server speaking OpenAI's wire format stands
+//! in for the paid provider): routing sends it the upstream model name and the key, and the
+//! answer comes back with Switchyard's id and the served model.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, ensure};
+use axum::Json;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::{Server, http, run};
+
+async fn fake_openai(
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: HeaderMap, Json(body): Json<Value>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                if let Ok(mut s) = seen.lock() {
+                    s.push((auth, body.clone()));
+                }
+                Json(json!({
+                    "id": "chatcmpl-upstream",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "from upstream", "refusal": null}, "finish_reason": "stop", "logprobs": null}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_routes_to_a_configured_openai_upstream() -> anyhow::Result<()> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let upstream = fake_openai(Arc::clone(&seen)).await?;
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("upstream.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-upstream-test\"\nbase_url = \"http://{upstream}/v1\"\n\n\
+             [routes.default]\nbaseline = \"openai/gpt-4o-mini\"\ncandidates = [\"demo/small\"]\nmode = \"off\"\n"
+        ),
+    )?;
+    let config_arg = config.to_str().context("path")?.to_owned();
+    let dir_path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start(&dir_path, &["--config", &config_arg, "serve"])
+    })
+    .await??;
+    let addr = server.addr;
+    let body =
+        json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let (status, _, answer) = tokio::task::spawn_blocking(move || {
+        http(addr, "POST", "/v1/chat/completions", Some(&body))
+    })
+    .await??;
+    ensure!(status == 200, "{status} {answer}");
+    let v: Value = serde_json::from_str(&answer)?;
+    ensure!(
+        v["model"] == "openai/gpt-4o-mini"
+            && v["choices"][0]["message"]["content"] == "from upstream",
+        "{v}"
+    );
+    ensure!(
+        v["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("chatcmpl-") && id != "chatcmpl-upstream"),
+        "our id, not the upstream's: {v}"
+    );
+    let seen = seen.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    ensure!(seen.len() == 1, "one upstream call: {seen:?}");
+    ensure!(
+        seen[0].0 == "Bearer sk-upstream-test",
+        "the configured key is sent: {}",
+        seen[0].0
+    );
+    ensure!(
+        seen[0].1["model"] == "gpt-4o-mini",
+        "the upstream model name is sent: {}",
+        seen[0].1
+    );
+    drop(server);
+    Ok(())
+}
+
+#[test]
+fn a_bad_provider_table_is_one_line_naming_it() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[providers.openai]\nkind = \"openai\"\napi_kye = \"x\"\n",
+    )?;
+    let out = run(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap_or_default(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    )?;
+    ensure!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr)?;
+    ensure!(
+        stderr.lines().count() == 1
+            && stderr.contains("providers.openai")
+            && stderr.contains("api_kye"),
+        "{stderr}"
+    );
+    Ok(())
+}
