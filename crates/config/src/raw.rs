@@ -54,6 +54,10 @@ pub struct RawAuth {
 pub struct RawGateway {
     pub publish_queue_capacity: u64,
     pub publish_batch_max: u64,
+    pub retries: u64,
+    pub retry_backoff_ms: u64,
+    pub max_retry_after_ms: u64,
+    pub first_token_timeout_ms: u64,
 }
 
 /// `[routes.<name>]`.

@@ -59,6 +59,14 @@ pub struct GatewayConfig {
     pub publish_queue_capacity: usize,
     /// Most events the publisher appends in one call.
     pub publish_batch_max: usize,
+    /// Retries of one model on 429, 5xx, timeouts and connection failures.
+    pub retries: u32,
+    /// First retry delay; doubles per retry (a longer Retry-After wins).
+    pub retry_backoff: Duration,
+    /// A Retry-After longer than this goes to the fallback instead of sleeping.
+    pub max_retry_after: Duration,
+    /// A stream with no first chunk by then fails over.
+    pub first_token_timeout: Duration,
 }
 
 /// One route: a kind of traffic with its baseline, candidates and rollout mode.
@@ -311,6 +319,23 @@ impl RawConfig {
                         1..=100_000,
                     )?,
                 )?,
+                retries: u32::try_from(in_range("gateway.retries", self.gateway.retries, 0..=10)?)
+                    .unwrap_or(10),
+                retry_backoff: Duration::from_millis(in_range(
+                    "gateway.retry_backoff_ms",
+                    self.gateway.retry_backoff_ms,
+                    0..=60_000,
+                )?),
+                max_retry_after: Duration::from_millis(in_range(
+                    "gateway.max_retry_after_ms",
+                    self.gateway.max_retry_after_ms,
+                    0..=600_000,
+                )?),
+                first_token_timeout: Duration::from_millis(in_range(
+                    "gateway.first_token_timeout_ms",
+                    self.gateway.first_token_timeout_ms,
+                    1..=3_600_000,
+                )?),
             },
             routes: validate_routes(self.routes)?,
             providers: self.providers,

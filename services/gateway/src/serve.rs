@@ -330,6 +330,12 @@ fn build_gateway(
         plane,
         auth_required: config.auth.required,
         clock: Arc::new(switchyard_runtime::SystemClock),
+        retry: switchyard_ingress::gateway::RetryPolicy {
+            retries: config.gateway.retries,
+            backoff: config.gateway.retry_backoff,
+            max_retry_after: config.gateway.max_retry_after,
+            first_token_timeout: config.gateway.first_token_timeout,
+        },
     };
     Ok((gateway, rx))
 }

@@ -23,7 +23,8 @@ use switchyard_events::{
 };
 use switchyard_providers::types::{FinishReason, ResponseFormat, StreamOptions};
 use switchyard_providers::{
-    ChatRequest, Provider, ProviderError, ProviderErrorKind, estimate_input_tokens,
+    AnyProvider, ChatRequest, ModelInfo, Provider, ProviderError, ProviderErrorKind,
+    estimate_input_tokens,
 };
 
 use crate::auth::{Caller, authenticate};
@@ -39,6 +40,10 @@ struct Context {
     trace: TraceId,
     decision: Decision,
     started: Instant,
+    /// The model that served (the decision's, or the fallback).
+    served: ModelInfo,
+    /// Every provider call made for this request, in order.
+    attempts: Vec<Attempt>,
 }
 
 pub(crate) fn gateway_of(state: &AppState) -> Result<Arc<Gateway>, ApiError> {
@@ -192,18 +197,21 @@ struct Outcome {
 fn completed_event(ctx: &Context, outcome: Outcome) -> ResponseCompleted {
     let latency_ms = ctx.started.elapsed().as_millis() as i64;
     let usage = outcome.usage.unwrap_or_default();
-    let cost = ctx
-        .decision
-        .model
-        .cost_usd(&usage)
-        .and_then(|c| Usd::new(c).ok());
+    let cost = ctx.served.cost_usd(&usage).and_then(|c| Usd::new(c).ok());
+    let mut attempts = ctx.attempts.clone();
+    if let Some(e) = &outcome.error
+        && attempts.last().is_none_or(|a| a.outcome == "ok")
+    {
+        // A failure after the stream started: recorded as the final attempt's outcome.
+        attempts.push(attempt_record(&ctx.served, Err(e), latency_ms, None));
+    }
     ResponseCompleted {
         envelope: envelope(ctx),
         request_id: ctx.request_id.clone(),
         decision_id: ctx.decision.id.clone(),
         session_id: ctx.session.clone(),
-        served_model: ModelName::new(ctx.decision.model.id.as_str()),
-        provider: ProviderName::new(ctx.decision.model.provider()),
+        served_model: ModelName::new(ctx.served.id.as_str()),
+        provider: ProviderName::new(ctx.served.provider()),
         status: outcome.status,
         finish_reason: outcome.finish.map(|f| finish_name(f).to_owned()),
         usage: switchyard_events::Usage {
@@ -216,21 +224,143 @@ fn completed_event(ctx: &Context, outcome: Outcome) -> ResponseCompleted {
         cost_usd: cost,
         latency_ms,
         ttft_ms: outcome.ttft_ms,
-        attempts: vec![Attempt {
-            provider: ProviderName::new(ctx.decision.model.provider()),
-            model: ModelName::new(ctx.decision.model.id.as_str()),
-            outcome: outcome
-                .error
-                .as_ref()
-                .map_or("ok", ProviderError::metric_label)
-                .to_owned(),
-            status_code: outcome.error.as_ref().and_then(|e| e.status).map(i32::from),
-            latency_ms,
-            reason: outcome.error.as_ref().map(|e| e.message.clone()),
-        }],
+        attempts,
         error_code: outcome.error.as_ref().map(|e| e.metric_label().to_owned()),
         completion_text: None,
     }
+}
+
+fn attempt_record(
+    model: &ModelInfo,
+    result: Result<(), &ProviderError>,
+    latency_ms: i64,
+    note: Option<String>,
+) -> Attempt {
+    Attempt {
+        provider: ProviderName::new(model.provider()),
+        model: ModelName::new(model.id.as_str()),
+        outcome: result
+            .err()
+            .map_or("ok", ProviderError::metric_label)
+            .to_owned(),
+        status_code: result.err().and_then(|e| e.status).map(i32::from),
+        latency_ms,
+        reason: match (result.err(), note) {
+            (Some(e), Some(n)) => Some(format!("{}; {n}", e.message)),
+            (Some(e), None) => Some(e.message.clone()),
+            (None, n) => n,
+        },
+    }
+}
+
+/// Whether a failure should move on to the fallback model rather than go back to the client.
+fn falls_back(e: &ProviderError) -> bool {
+    e.is_retryable()
+        || matches!(
+            e.kind,
+            ProviderErrorKind::Unauthorized
+                | ProviderErrorKind::NotFound
+                | ProviderErrorKind::InvalidResponse
+        )
+}
+
+/// Calls the chosen model with retries (429, 5xx, timeouts, transport; honouring Retry-After up
+/// to `max_retry_after`, beyond which it moves on at once), then the route's baseline as the
+/// fallback. Every call is recorded in `ctx.attempts`; `ctx.served` names the model that
+/// answered. `timeout` bounds each call (the time to first token, for streams).
+async fn call_with_fallback<T, F, Fut>(
+    ctx: &mut Context,
+    req: &ChatRequest,
+    timeout: Option<std::time::Duration>,
+    mut call: F,
+) -> Result<T, ProviderError>
+where
+    F: FnMut(AnyProvider, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ProviderError>>,
+{
+    let gateway = Arc::clone(&ctx.gateway);
+    let policy = &gateway.retry;
+    let mut targets = vec![ctx.decision.model.clone()];
+    if let Some(baseline) = gateway.catalog.get(&ctx.decision.baseline)
+        && ctx.decision.routed
+        && baseline.id != ctx.decision.model.id
+        && gateway.provider(baseline).is_some()
+        && baseline
+            .cannot_serve(req, estimate_input_tokens(req))
+            .is_none()
+    {
+        targets.push(baseline.clone());
+    }
+    let mut last = None;
+    for (t, model) in targets.iter().enumerate() {
+        let Some(provider) = gateway.provider(model).cloned() else {
+            continue;
+        };
+        for attempt in 0..=policy.retries {
+            let started = Instant::now();
+            let call = call(provider.clone(), model.upstream_name().to_owned());
+            let result = match timeout {
+                Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                    Err(ProviderError::new(
+                        model.provider(),
+                        ProviderErrorKind::Timeout,
+                        format!("no first token within {} ms", limit.as_millis()),
+                    ))
+                }),
+                None => call.await,
+            };
+            let took = started.elapsed().as_millis() as i64;
+            match result {
+                Ok(value) => {
+                    let note = (t > 0).then(|| "fallback to the route's baseline".to_owned());
+                    ctx.attempts.push(attempt_record(model, Ok(()), took, note));
+                    ctx.served = model.clone();
+                    return Ok(value);
+                }
+                Err(e) => {
+                    let wait = policy.backoff * 2u32.saturating_pow(attempt);
+                    let wait = e.retry_after.map_or(wait, |r| r.max(wait));
+                    let (retry, note) = if !e.is_retryable() {
+                        (
+                            false,
+                            if falls_back(&e) {
+                                "not retryable; trying the fallback"
+                            } else {
+                                "not retryable"
+                            },
+                        )
+                    } else if e.retry_after.is_some_and(|r| r > policy.max_retry_after) {
+                        (false, "Retry-After too long to wait; trying the fallback")
+                    } else if attempt == policy.retries {
+                        (false, "retries exhausted")
+                    } else {
+                        (true, "retrying")
+                    };
+                    ctx.attempts
+                        .push(attempt_record(model, Err(&e), took, Some(note.to_owned())));
+                    let fall_back = falls_back(&e);
+                    last = Some(e);
+                    if retry {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if !fall_back {
+                        return Err(last.unwrap_or_else(|| {
+                            ProviderError::new("gateway", ProviderErrorKind::Server, "no attempt")
+                        }));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        ProviderError::new(
+            "gateway",
+            ProviderErrorKind::Server,
+            "no provider could be called",
+        )
+    }))
 }
 
 fn finish_name(f: FinishReason) -> &'static str {
@@ -341,9 +471,11 @@ async fn handle(
         trace: TraceId::new(request_id.as_str()),
         request_id,
         caller,
+        served: decision.model.clone(),
         decision,
         gateway: Arc::clone(&gateway),
         started: Instant::now(),
+        attempts: Vec::new(),
     };
     gateway
         .publisher
@@ -357,33 +489,23 @@ async fn handle(
             ctx.session.as_ref(),
             &ctx.trace,
         )));
-    let Some(provider) = gateway.provider(&ctx.decision.model).cloned() else {
-        return Err(ApiError::invalid(
-            format!(
-                "provider `{}` is not configured",
-                ctx.decision.model.provider()
-            ),
-            Some("model"),
-        ));
-    };
-    let upstream_model = ctx.decision.model.upstream_name().to_owned();
     if req.stream {
-        stream(ctx, provider, upstream_model, req).await
+        stream(ctx, req).await
     } else {
-        complete(ctx, provider, upstream_model, req).await
+        complete(ctx, req).await
     }
 }
 
-async fn complete(
-    ctx: Context,
-    provider: switchyard_providers::AnyProvider,
-    model: String,
-    req: ChatRequest,
-) -> Result<Response, ApiError> {
-    match provider.complete(&model, &req).await {
+async fn complete(mut ctx: Context, req: ChatRequest) -> Result<Response, ApiError> {
+    let result = call_with_fallback(&mut ctx, &req, None, |provider, model| {
+        let req = &req;
+        async move { provider.complete(&model, req).await }
+    })
+    .await;
+    match result {
         Ok(mut response) => {
             response.id = ctx.request_id.as_str().to_owned();
-            response.model = ctx.decision.model.id.clone();
+            response.model = ctx.served.id.clone();
             response.created = ctx.gateway.clock.now_micros() / 1_000_000;
             response.object = "chat.completion".into();
             let finish = response.choices.first().map(|c| c.finish_reason);
@@ -449,18 +571,19 @@ fn sse(data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-async fn stream(
-    ctx: Context,
-    provider: switchyard_providers::AnyProvider,
-    model: String,
-    mut req: ChatRequest,
-) -> Result<Response, ApiError> {
+async fn stream(mut ctx: Context, mut req: ChatRequest) -> Result<Response, ApiError> {
     let client_wants_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     // Always ask the upstream for usage: cost needs it even when the client does not.
     req.stream_options
         .get_or_insert_with(StreamOptions::default)
         .include_usage = true;
-    let upstream = match provider.stream(&model, &req).await {
+    let first_token = ctx.gateway.retry.first_token_timeout;
+    let result = call_with_fallback(&mut ctx, &req, Some(first_token), |provider, model| {
+        let req = &req;
+        async move { provider.stream(&model, req).await }
+    })
+    .await;
+    let upstream = match result {
         Ok(s) => s,
         Err(e) => {
             let api = provider_error(&e);
@@ -480,7 +603,7 @@ async fn stream(
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
-    let served = ctx.decision.model.id.clone();
+    let served = ctx.served.id.clone();
     let id = ctx.request_id.as_str().to_owned();
     let created = ctx.gateway.clock.now_micros() / 1_000_000;
     let headers_ctx = (ctx.request_id.clone(), ctx.decision.id.clone());

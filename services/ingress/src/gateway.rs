@@ -45,6 +45,21 @@ pub struct Gateway {
     pub auth_required: bool,
     /// Event time.
     pub clock: Arc<dyn Clock>,
+    /// Retries and fallback.
+    pub retry: RetryPolicy,
+}
+
+/// How provider failures are retried and when the fallback takes over.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries of one model on retryable failures.
+    pub retries: u32,
+    /// First retry delay; doubles per retry.
+    pub backoff: std::time::Duration,
+    /// Longest Retry-After worth sleeping on.
+    pub max_retry_after: std::time::Duration,
+    /// Time to first token of a stream.
+    pub first_token_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -72,6 +87,9 @@ pub struct Decision {
     pub candidates: Vec<Candidate>,
     /// The route's mode.
     pub mode: RouteMode,
+    /// Whether the model was chosen by routing (`auto`); a model the client named is never
+    /// replaced by a fallback.
+    pub routed: bool,
 }
 
 fn mode_of(mode: switchyard_config::RouteMode) -> RouteMode {
@@ -152,6 +170,7 @@ impl Gateway {
                 reason: "named model: routing bypassed".into(),
                 candidates: Vec::new(),
                 mode,
+                routed: false,
             });
         }
 
@@ -235,6 +254,7 @@ impl Gateway {
             reason,
             candidates,
             mode,
+            routed: true,
         })
     }
 

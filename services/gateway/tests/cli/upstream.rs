@@ -11,17 +11,40 @@ use serde_json::{Value, json};
 
 use crate::{Server, http, run};
 
+/// Failures the fake upstream answers with, in order, before it answers normally:
+/// (status, Retry-After header).
+type Script = Arc<Mutex<Vec<(u16, Option<&'static str>)>>>;
+
 async fn fake_openai(
     seen: Arc<Mutex<Vec<(String, Value)>>>,
 ) -> anyhow::Result<std::net::SocketAddr> {
+    scripted_openai(seen, Arc::new(Mutex::new(Vec::new()))).await
+}
+
+async fn scripted_openai(
+    seen: Arc<Mutex<Vec<(String, Value)>>>,
+    script: Script,
+) -> anyhow::Result<std::net::SocketAddr> {
+    use axum::response::IntoResponse;
     let app = axum::Router::new().route(
         "/v1/chat/completions",
         axum::routing::post(move |headers: HeaderMap, Json(body): Json<Value>| {
             let seen = Arc::clone(&seen);
+            let script = Arc::clone(&script);
             async move {
                 let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
                 if let Ok(mut s) = seen.lock() {
                     s.push((auth, body.clone()));
+                }
+                let failure = script.lock().ok().and_then(|mut s| (!s.is_empty()).then(|| s.remove(0)));
+                if let Some((status, retry_after)) = failure {
+                    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                    let body = Json(json!({"error": {"message": "scripted failure", "type": "server_error", "param": null, "code": null}}));
+                    let mut response = (status, body).into_response();
+                    if let Some(r) = retry_after {
+                        response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static(r));
+                    }
+                    return response;
                 }
                 Json(json!({
                     "id": "chatcmpl-upstream",
@@ -31,6 +54,7 @@ async fn fake_openai(
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "from upstream", "refusal": null}, "finish_reason": "stop", "logprobs": null}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
                 }))
+                .into_response()
             }
         }),
     );
@@ -121,5 +145,91 @@ fn a_bad_provider_table_is_one_line_naming_it() -> anyhow::Result<()> {
             && stderr.contains("api_kye"),
         "{stderr}"
     );
+    Ok(())
+}
+
+fn upstream_config(
+    dir: &std::path::Path,
+    upstream: std::net::SocketAddr,
+) -> anyhow::Result<String> {
+    let config = dir.join("upstream.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-upstream-test\"\nbase_url = \"http://{upstream}/v1\"\n\n\
+             [gateway]\nretry_backoff_ms = 10\n\n\
+             [routes.default]\nbaseline = \"openai/gpt-4o-mini\"\ncandidates = []\nmode = \"off\"\n"
+        ),
+    )?;
+    Ok(config.to_str().context("path")?.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_honour_retry_after_and_give_up_with_the_right_status() -> anyhow::Result<()> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let script: Script = Arc::new(Mutex::new(Vec::new()));
+    let upstream = scripted_openai(Arc::clone(&seen), Arc::clone(&script)).await?;
+    let dir = tempfile::tempdir()?;
+    let config = upstream_config(dir.path(), upstream)?;
+    let dir_path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start(&dir_path, &["--config", &config, "serve"])
+    })
+    .await??;
+    let addr = server.addr;
+    let ask = move || {
+        let body =
+            json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        http(addr, "POST", "/v1/chat/completions", Some(&body))
+    };
+    let calls = |seen: &Arc<Mutex<Vec<(String, Value)>>>| seen.lock().map(|s| s.len()).unwrap_or(0);
+
+    // A 429 with a short Retry-After, then success: retried, served.
+    if let Ok(mut s) = script.lock() {
+        *s = vec![(429, Some("0")), (503, None)];
+    }
+    let (status, _, body) = tokio::task::spawn_blocking(ask).await??;
+    ensure!(status == 200, "{status} {body}");
+    ensure!(
+        calls(&seen) == 3,
+        "two failures retried, then served: {} calls",
+        calls(&seen)
+    );
+
+    // A Retry-After longer than max_retry_after_ms is not slept on.
+    if let Ok(mut s) = script.lock() {
+        *s = vec![(429, Some("120"))];
+    }
+    let started = std::time::Instant::now();
+    let (status, head, body) = tokio::task::spawn_blocking(ask).await??;
+    ensure!(
+        status == 429 && body.contains("rate_limit_error"),
+        "{status} {body}"
+    );
+    ensure!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "did not sleep 120 s"
+    );
+    ensure!(
+        calls(&seen) == 4,
+        "one call, no retry: {} calls",
+        calls(&seen)
+    );
+    ensure!(
+        !head.to_ascii_lowercase().contains("x-should-retry: false"),
+        "an upstream 429 may be retried by the client"
+    );
+
+    // Persistent 5xx: 1 + 2 retries, then 502 in OpenAI's shape.
+    if let Ok(mut s) = script.lock() {
+        *s = vec![(500, None), (500, None), (500, None)];
+    }
+    let (status, _, body) = tokio::task::spawn_blocking(ask).await??;
+    ensure!(
+        status == 502 && body.contains("upstream_error"),
+        "{status} {body}"
+    );
+    ensure!(calls(&seen) == 7, "three attempts: {} calls", calls(&seen));
+    drop(server);
     Ok(())
 }
