@@ -77,6 +77,10 @@ bench-log: ## Durable appends/s of the embedded log (1 and 8 producers, group co
 bench-codec: ## Encode/decode throughput of the Avro codec, per event kind
 	cargo bench -p switchyard-events --bench codec
 
+.PHONY: bench-gateway
+bench-gateway: ## Gateway overhead vs direct, LiteLLM and Portkey (../shared/bench; ~6 min, installs peers)
+	scripts/bench-gateway.sh
+
 .PHONY: compose-check
 compose-check: deps ## Validate docker-compose.kafka.yml without Docker
 	"$(VENV)/bin/python" scripts/compose-check.py docker-compose.kafka.yml
