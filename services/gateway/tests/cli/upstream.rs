@@ -36,6 +36,23 @@ async fn scripted_openai(
                 if let Ok(mut s) = seen.lock() {
                     s.push((auth, body.clone()));
                 }
+                if body["stream"] == true {
+                    // Two chunks, then an error event: a failure after the stream started.
+                    let chunk = |text: &str| {
+                        format!(
+                            "data: {}\n\n",
+                            json!({"id": "up", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
+                                "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
+                        )
+                    };
+                    let sse = format!(
+                        "{}{}data: {}\n\n",
+                        chunk("partial "),
+                        chunk("answer"),
+                        json!({"error": {"message": "upstream overloaded mid-stream", "type": "server_error", "param": null, "code": null}})
+                    );
+                    return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], sse).into_response();
+                }
                 let failure = script.lock().ok().and_then(|mut s| (!s.is_empty()).then(|| s.remove(0)));
                 if let Some((status, retry_after)) = failure {
                     let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -230,6 +247,63 @@ async fn retries_honour_retry_after_and_give_up_with_the_right_status() -> anyho
         "{status} {body}"
     );
     ensure!(calls(&seen) == 7, "three attempts: {} calls", calls(&seen));
+    drop(server);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_the_stream_started_is_an_error_event_not_a_truncation()
+-> anyhow::Result<()> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let upstream = fake_openai(Arc::clone(&seen)).await?;
+    let dir = tempfile::tempdir()?;
+    let config = upstream_config(dir.path(), upstream)?;
+    let dir_path = dir.path().to_owned();
+    let server = tokio::task::spawn_blocking(move || {
+        Server::start(&dir_path, &["--config", &config, "serve"])
+    })
+    .await??;
+    let addr = server.addr;
+    let (status, _, body) = tokio::task::spawn_blocking(move || {
+        let body = json!({"model": "auto", "stream": true, "messages": [{"role": "user", "content": "hi"}]}).to_string();
+        http(addr, "POST", "/v1/chat/completions", Some(&body))
+    })
+    .await??;
+    ensure!(status == 200, "{status} {body}");
+    let events: Vec<&str> = body
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .collect();
+    ensure!(
+        !events.contains(&"[DONE]"),
+        "no [DONE] after a failure: {events:?}"
+    );
+    let last: Value = serde_json::from_str(events.last().context("events")?)?;
+    ensure!(
+        last["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("mid-stream")),
+        "the last event is the error: {last}"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    ensure!(
+        text == "partial answer",
+        "the chunks before the failure were delivered: {text:?}"
+    );
+    let sent = seen.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    ensure!(
+        sent[0].1["stream_options"]["include_usage"] == true,
+        "usage is always asked of the upstream: {}",
+        sent[0].1
+    );
     drop(server);
     Ok(())
 }
