@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +26,8 @@ use switchyard_providers::{
     estimate_input_tokens,
 };
 
-use crate::auth::{Caller, authenticate};
+use crate::auth::Caller;
+use crate::extract::ApiRequest;
 use crate::gateway::{DECISION_HEADER, Decision, Gateway, SESSION_HEADER};
 use crate::{ApiError, AppState};
 
@@ -444,25 +444,15 @@ fn with_ids(mut response: Response, ctx: &Context) -> Response {
 
 /// The handler.
 pub(crate) async fn chat_completions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match handle(&state, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: ApiRequest<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    let gateway = gateway_of(state)?;
-    let caller = authenticate(headers, &gateway.plane, gateway.auth_required)?;
-    let body = body.map_err(|r| body_error(&r, state.max_body_bytes))?;
-    let req: ChatRequest = parse_json(&body)?;
+    let ApiRequest {
+        gateway,
+        caller,
+        headers,
+        body: req,
+    } = request;
+    let headers = &headers;
     validate(&req)?;
     let decision = gateway.decide(&caller, headers, &req)?;
     let request_id = RequestId::new(format!("chatcmpl-{}", EventId::now_v7().as_uuid().simple()));

@@ -2,39 +2,24 @@
 //! little-endian f32 bytes of each vector, base64-encoded).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 use switchyard_providers::{EmbeddingRequest, Provider};
 
-use crate::auth::authenticate;
-use crate::chat::{body_error, gateway_of, parse_json, provider_error};
-use crate::{ApiError, AppState};
+use crate::ApiError;
+use crate::chat::provider_error;
+use crate::extract::ApiRequest;
 
 pub(crate) async fn embeddings(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match handle(&state, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: ApiRequest<EmbeddingRequest>,
 ) -> Result<Response, ApiError> {
-    let gateway = gateway_of(state)?;
-    authenticate(headers, &gateway.plane, gateway.auth_required)?;
-    let body = body.map_err(|r| body_error(&r, state.max_body_bytes))?;
-    let mut req: EmbeddingRequest = parse_json(&body)?;
+    let ApiRequest {
+        gateway,
+        body: mut req,
+        ..
+    } = request;
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,

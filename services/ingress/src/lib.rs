@@ -15,6 +15,7 @@ mod chat;
 pub mod control;
 mod embeddings;
 mod error;
+mod extract;
 pub mod gateway;
 mod health;
 mod models;
