@@ -111,6 +111,16 @@ pub enum ProviderConfig {
     Nebius(HostedConfig),
     /// Novita AI (`https://api.novita.ai/openai/v1`).
     Novita(HostedConfig),
+    /// Anthropic's Messages API (`https://api.anthropic.com`).
+    Anthropic(crate::anthropic::AnthropicConfig),
+    /// Cohere's v2 Chat and Embed APIs (`https://api.cohere.com`).
+    Cohere(crate::cohere::CohereConfig),
+    /// Google's Gemini API (`https://generativelanguage.googleapis.com`).
+    Gemini(crate::gemini::GeminiConfig),
+    /// Gemini on Google Cloud Vertex AI (`https://{location}-aiplatform.googleapis.com`).
+    Vertex(crate::vertex::VertexConfig),
+    /// AWS Bedrock's Converse API (`https://bedrock-runtime.{region}.amazonaws.com`).
+    Bedrock(crate::bedrock::BedrockConfig),
     /// The built-in simulated provider (no key, no network).
     Demo(DemoConfig),
 }
@@ -212,9 +222,14 @@ impl From<TimeoutsConfig> for Timeouts {
 impl ProviderConfig {
     /// Returns the value of the entry's `kind` key, which is also the provider's default name.
     pub fn kind_name(&self) -> &'static str {
-        match self.compat_kind() {
-            Some(kind) => kind.name(),
-            None => "demo",
+        match (self, self.compat_kind()) {
+            (ProviderConfig::Anthropic(_), _) => "anthropic",
+            (ProviderConfig::Cohere(_), _) => "cohere",
+            (ProviderConfig::Gemini(_), _) => "gemini",
+            (ProviderConfig::Vertex(_), _) => "vertex",
+            (ProviderConfig::Bedrock(_), _) => "bedrock",
+            (_, Some(kind)) => kind.name(),
+            (_, None) => "demo",
         }
     }
 
@@ -236,7 +251,12 @@ impl ProviderConfig {
             ProviderConfig::DeepInfra(_) => ProviderKind::DeepInfra,
             ProviderConfig::Nebius(_) => ProviderKind::Nebius,
             ProviderConfig::Novita(_) => ProviderKind::Novita,
-            ProviderConfig::Demo(_) => return None,
+            ProviderConfig::Gemini(_) | ProviderConfig::Vertex(_) | ProviderConfig::Bedrock(_) => {
+                return None;
+            }
+            ProviderConfig::Demo(_) | ProviderConfig::Anthropic(_) | ProviderConfig::Cohere(_) => {
+                return None;
+            }
         })
     }
 
@@ -249,6 +269,22 @@ impl ProviderConfig {
     /// are `<name>/<model>`). The demo provider is always named `demo`.
     pub fn build_named(&self, name: &str) -> Result<AnyProvider, ProviderConfigError> {
         let kind = match (self, self.compat_kind()) {
+            (ProviderConfig::Anthropic(c), _) => {
+                return crate::anthropic::AnthropicProvider::new(name, c)
+                    .map(AnyProvider::Anthropic);
+            }
+            (ProviderConfig::Cohere(c), _) => {
+                return crate::cohere::CohereProvider::new(name, c).map(AnyProvider::Cohere);
+            }
+            (ProviderConfig::Gemini(c), _) => {
+                return crate::gemini::GeminiProvider::new(name, c).map(AnyProvider::Gemini);
+            }
+            (ProviderConfig::Vertex(c), _) => {
+                return crate::vertex::VertexProvider::new(name, c).map(AnyProvider::Vertex);
+            }
+            (ProviderConfig::Bedrock(c), _) => {
+                return crate::bedrock::BedrockProvider::new(name, c).map(AnyProvider::Bedrock);
+            }
             (ProviderConfig::Demo(demo), _) => {
                 return Ok(AnyProvider::Demo(if demo.instant {
                     DemoProvider::instant()
@@ -299,7 +335,13 @@ impl ProviderConfig {
                 timeouts: h.timeouts.into(),
                 azure: AzureOptions::default(),
             },
-            ProviderConfig::Demo(_) => {
+            ProviderConfig::Gemini(_) | ProviderConfig::Vertex(_) | ProviderConfig::Bedrock(_) => {
+                return Err(ProviderConfigError::Missing {
+                    provider: name.into(),
+                    field: "kind",
+                });
+            }
+            ProviderConfig::Demo(_) | ProviderConfig::Anthropic(_) | ProviderConfig::Cohere(_) => {
                 return Err(ProviderConfigError::Missing {
                     provider: name.into(),
                     field: "kind",

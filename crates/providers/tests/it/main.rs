@@ -1,12 +1,17 @@
 //! Integration tests of the provider adapters against real local HTTP servers that speak each
 //! wire format (house style 4.7: no mocked traits). One binary: modules below.
 
+mod anthropic;
 mod base_urls;
+mod bedrock;
 mod chat;
+mod cohere;
 mod embeddings;
 mod errors;
+mod gemini;
 mod streaming;
 mod upstream;
+mod vertex;
 
 use serde_json::{Value, json};
 use switchyard_providers::types::ChatRequest;

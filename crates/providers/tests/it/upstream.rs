@@ -25,6 +25,8 @@ pub struct Recorded {
     pub headers: HeaderMap,
     /// The JSON body (`Null` when the body was not JSON).
     pub body: Value,
+    /// The body as received (signatures cover bytes, not JSON values).
+    pub raw: Vec<u8>,
 }
 
 impl Recorded {
@@ -54,6 +56,8 @@ pub enum Reply {
     },
     /// A `text/event-stream` body delivered piece by piece.
     Stream(Vec<Piece>),
+    /// A body of another streaming media type (AWS event stream, ...) delivered piece by piece.
+    StreamOf(&'static str, Vec<Piece>),
     /// Headers only after this long (then a complete JSON answer).
     Delayed(Duration, Box<Reply>),
 }
@@ -207,6 +211,7 @@ async fn handle(
             .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned()),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: body.to_vec(),
     };
     let reply = (shared.script)(&recorded);
     if let Ok(mut requests) = shared.requests.lock() {
@@ -238,6 +243,9 @@ async fn respond(reply: Reply) -> Response {
             Box::pin(respond(*inner)).await
         }
         Reply::Stream(pieces) => {
+            Box::pin(respond(Reply::StreamOf("text/event-stream", pieces))).await
+        }
+        Reply::StreamOf(content_type, pieces) => {
             let body = futures::stream::iter(pieces).filter_map(|piece| async move {
                 match piece {
                     Piece::Bytes(b) => Some(Ok::<_, std::io::Error>(Bytes::from(b))),
@@ -250,7 +258,7 @@ async fn respond(reply: Reply) -> Response {
             });
             Response::builder()
                 .status(StatusCode::OK)
-                .header("content-type", "text/event-stream")
+                .header("content-type", content_type)
                 .body(Body::from_stream(body))
                 .unwrap_or_else(|_| Response::new(Body::empty()))
         }
