@@ -44,7 +44,7 @@ fn default_toml_parses_and_validates() {
     assert_eq!(config.log.fsync, FsyncMode::Group);
     assert_eq!(config.log.group_commit.max_records, 8192);
     assert_eq!(config.log.group_commit.max_bytes, 8 * 1024 * 1024);
-    assert_eq!(config.log.group_commit.linger, Duration::ZERO);
+    assert_eq!(config.log.group_commit.linger, Duration::from_millis(1));
     assert_eq!(config.log.retention, Duration::from_secs(7 * 24 * 3600));
     assert_eq!(config.log.topic_prefix, "switchyard.");
     assert_eq!(config.telemetry.log_format, LogFormat::Text);
