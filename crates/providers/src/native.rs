@@ -29,7 +29,7 @@ use crate::http::{
     ERROR_BODY_LIMIT, Timeouts, build_client, status_error, transport_error, truncate,
 };
 use crate::sse::{SseEvent, SseParser};
-use crate::types::ChatChunk;
+use crate::types::{ChatChunk, ChatRequest};
 use crate::{ChunkStream, ProviderConfigError, ProviderError, ProviderErrorKind};
 
 /// What an event did to the stream.
@@ -449,6 +449,42 @@ pub(crate) fn parse_data_url(url: &str) -> Option<DataUrl<'_>> {
         return None;
     }
     Some(DataUrl { media_type, data })
+}
+
+/// Fails fast on options these translated APIs cannot honour: `n > 1`, log probabilities and
+/// audio output (shared by the Anthropic and Cohere adapters).
+pub(crate) fn reject_unsupported(provider: &str, req: &ChatRequest) -> Result<(), ProviderError> {
+    if req.n.is_some_and(|n| n > 1) {
+        return Err(unsupported(
+            provider,
+            format!("{provider} does not support n > 1"),
+        ));
+    }
+    let truthy = |field: &str| {
+        !matches!(
+            req.extra.get(field),
+            None | Some(Value::Null | Value::Bool(false))
+        )
+    };
+    if truthy("logprobs") || truthy("top_logprobs") {
+        return Err(unsupported(
+            provider,
+            format!("{provider} does not return log probabilities"),
+        ));
+    }
+    let wants_audio = truthy("audio")
+        || req
+            .extra
+            .get("modalities")
+            .and_then(Value::as_array)
+            .is_some_and(|m| m.iter().any(|v| v.as_str() == Some("audio")));
+    if wants_audio {
+        return Err(unsupported(
+            provider,
+            format!("{provider} does not produce audio"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

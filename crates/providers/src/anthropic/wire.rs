@@ -62,7 +62,7 @@ pub(crate) fn messages_body(
     default_max_tokens: u64,
     stream: bool,
 ) -> Result<Translated, ProviderError> {
-    reject_unsupported(provider, req)?;
+    crate::native::reject_unsupported(provider, req)?;
     let mut body = Map::new();
     body.insert("model".into(), Value::String(upstream_model.into()));
 
@@ -139,40 +139,6 @@ pub(crate) fn messages_body(
         body: Value::Object(body),
         json_tool,
     })
-}
-
-fn reject_unsupported(provider: &str, req: &ChatRequest) -> Result<(), ProviderError> {
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(unsupported(
-            provider,
-            format!("{provider} does not support n > 1"),
-        ));
-    }
-    let truthy = |field: &str| {
-        !matches!(
-            req.extra.get(field),
-            None | Some(Value::Null | Value::Bool(false))
-        )
-    };
-    if truthy("logprobs") || truthy("top_logprobs") {
-        return Err(unsupported(
-            provider,
-            format!("{provider} does not return log probabilities"),
-        ));
-    }
-    let wants_audio = truthy("audio")
-        || req
-            .extra
-            .get("modalities")
-            .and_then(Value::as_array)
-            .is_some_and(|m| m.iter().any(|v| v.as_str() == Some("audio")));
-    if wants_audio {
-        return Err(unsupported(
-            provider,
-            format!("{provider} does not produce audio"),
-        ));
-    }
-    Ok(())
 }
 
 /// Returns the text blocks of the system and developer messages.

@@ -44,7 +44,7 @@ pub(crate) fn chat_body(
     req: &ChatRequest,
     stream: bool,
 ) -> Result<Value, ProviderError> {
-    reject_unsupported(provider, req)?;
+    crate::native::reject_unsupported(provider, req)?;
     let mut body = Map::new();
     body.insert("model".into(), Value::String(upstream_model.into()));
     let mut messages = Vec::with_capacity(req.messages.len());
@@ -109,40 +109,6 @@ pub(crate) fn chat_body(
         }
     }
     Ok(Value::Object(body))
-}
-
-fn reject_unsupported(provider: &str, req: &ChatRequest) -> Result<(), ProviderError> {
-    if req.n.is_some_and(|n| n > 1) {
-        return Err(unsupported(
-            provider,
-            format!("{provider} does not support n > 1"),
-        ));
-    }
-    let truthy = |field: &str| {
-        !matches!(
-            req.extra.get(field),
-            None | Some(Value::Null | Value::Bool(false))
-        )
-    };
-    if truthy("logprobs") || truthy("top_logprobs") {
-        return Err(unsupported(
-            provider,
-            format!("{provider}: log probabilities are not translated"),
-        ));
-    }
-    let wants_audio = truthy("audio")
-        || req
-            .extra
-            .get("modalities")
-            .and_then(Value::as_array)
-            .is_some_and(|m| m.iter().any(|v| v.as_str() == Some("audio")));
-    if wants_audio {
-        return Err(unsupported(
-            provider,
-            format!("{provider} does not produce audio"),
-        ));
-    }
-    Ok(())
 }
 
 fn message_value(provider: &str, message: &Message) -> Result<Option<Value>, ProviderError> {
