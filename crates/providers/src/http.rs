@@ -62,6 +62,22 @@ pub(crate) fn build_client(timeouts: &Timeouts) -> Result<reqwest::Client, Strin
         .map_err(|e| format!("failed to build the HTTP client: {e}"))
 }
 
+/// Returns the error of a stream that went quiet: before its first token (`first_token` set,
+/// the `first_byte` budget) or between chunks (the `idle` budget).
+pub(crate) fn stream_timeout(
+    provider: &str,
+    first_token: bool,
+    first_byte: std::time::Duration,
+    idle: std::time::Duration,
+) -> ProviderError {
+    let message = if first_token {
+        format!("no first token within {} ms", first_byte.as_millis())
+    } else {
+        format!("the stream stalled: nothing for {} ms", idle.as_millis())
+    };
+    ProviderError::new(provider, crate::ProviderErrorKind::Timeout, message)
+}
+
 /// Classifies a transport-level failure (no HTTP status).
 pub(crate) fn transport_error(provider: &str, err: &reqwest::Error) -> ProviderError {
     let kind = if err.is_timeout() {

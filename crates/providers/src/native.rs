@@ -26,7 +26,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::http::{
-    ERROR_BODY_LIMIT, Timeouts, build_client, status_error, transport_error, truncate,
+    ERROR_BODY_LIMIT, Timeouts, build_client, status_error, stream_timeout, transport_error,
+    truncate,
 };
 use crate::sse::{SseEvent, SseParser};
 use crate::types::{ChatChunk, ChatRequest};
@@ -324,18 +325,12 @@ impl<T: EventTranslator> EventReader<T> {
                 .unwrap_or_else(|| Instant::now() + self.idle);
             match tokio::time::timeout_at(deadline, self.body.next()).await {
                 Err(_) => {
-                    let message = if self.first_deadline.is_some() {
-                        format!("no first token within {} ms", self.first_byte.as_millis())
-                    } else {
-                        format!(
-                            "the stream stalled: nothing for {} ms",
-                            self.idle.as_millis()
-                        )
-                    };
-                    self.fail(ProviderError::new(
+                    let first_token = self.first_deadline.is_some();
+                    self.fail(stream_timeout(
                         &self.provider,
-                        ProviderErrorKind::Timeout,
-                        message,
+                        first_token,
+                        self.first_byte,
+                        self.idle,
                     ));
                 }
                 Ok(Some(Ok(bytes))) => {

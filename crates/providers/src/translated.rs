@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use tokio::time::Instant;
 
-use crate::http::{ERROR_BODY_LIMIT, Timeouts, transport_error, truncate};
+use crate::http::{ERROR_BODY_LIMIT, Timeouts, stream_timeout, transport_error, truncate};
 use crate::types::ChatChunk;
 use crate::{ChunkStream, ProviderError, ProviderErrorKind};
 
@@ -85,18 +85,12 @@ impl<D: Decoder> Pump<D> {
                 .unwrap_or_else(|| Instant::now() + self.idle);
             match tokio::time::timeout_at(deadline, self.body.next()).await {
                 Err(_) => {
-                    let message = if self.first_deadline.is_some() {
-                        format!("no first token within {} ms", self.first_byte.as_millis())
-                    } else {
-                        format!(
-                            "the stream stalled: nothing for {} ms",
-                            self.idle.as_millis()
-                        )
-                    };
-                    self.fail(ProviderError::new(
+                    let first_token = self.first_deadline.is_some();
+                    self.fail(stream_timeout(
                         &self.provider,
-                        ProviderErrorKind::Timeout,
-                        message,
+                        first_token,
+                        self.first_byte,
+                        self.idle,
                     ));
                 }
                 Ok(Some(Ok(bytes))) => self.decoder.push(&bytes, &mut self.pending),

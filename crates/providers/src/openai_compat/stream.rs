@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::quirks::Quirks;
 use super::wire;
-use crate::http::transport_error;
+use crate::http::{stream_timeout, transport_error};
 use crate::sse::{SseEvent, SseParser};
 use crate::types::{ChatChunk, ChunkChoice, Delta, Usage};
 use crate::{ProviderError, ProviderErrorKind};
@@ -101,18 +101,12 @@ impl ChunkReader {
                 .unwrap_or_else(|| Instant::now() + self.idle);
             match tokio::time::timeout_at(deadline, self.body.next()).await {
                 Err(_) => {
-                    let message = if self.first_deadline.is_some() {
-                        format!("no first token within {} ms", self.first_byte.as_millis())
-                    } else {
-                        format!(
-                            "the stream stalled: nothing for {} ms",
-                            self.idle.as_millis()
-                        )
-                    };
-                    self.fail(ProviderError::new(
+                    let first_token = self.first_deadline.is_some();
+                    self.fail(stream_timeout(
                         &self.provider,
-                        ProviderErrorKind::Timeout,
-                        message,
+                        first_token,
+                        self.first_byte,
+                        self.idle,
                     ));
                 }
                 Ok(Some(Ok(bytes))) => {
