@@ -431,12 +431,21 @@ pub(crate) fn provider_error(e: &ProviderError) -> ApiError {
     }
 }
 
-fn with_ids(mut response: Response, ctx: &Context) -> Response {
+fn with_ids(response: Response, ctx: &Context) -> Response {
+    with_id_headers(response, &ctx.request_id, &ctx.decision.id)
+}
+
+/// Adds `x-request-id` and `x-switchyard-decision-id`.
+fn with_id_headers(
+    mut response: Response,
+    request: &RequestId,
+    decision: &switchyard_events::DecisionId,
+) -> Response {
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(ctx.request_id.as_str()) {
+    if let Ok(v) = HeaderValue::from_str(request.as_str()) {
         headers.insert("x-request-id", v);
     }
-    if let Ok(v) = HeaderValue::from_str(ctx.decision.id.as_str()) {
+    if let Ok(v) = HeaderValue::from_str(decision.as_str()) {
         headers.insert(DECISION_HEADER, v);
     }
     response
@@ -687,13 +696,7 @@ async fn stream(mut ctx: Context, mut req: ChatRequest) -> Result<Response, ApiE
         HeaderValue::from_static("text/event-stream"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(headers_ctx.0.as_str()) {
-        h.insert("x-request-id", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(headers_ctx.1.as_str()) {
-        h.insert(DECISION_HEADER, v);
-    }
-    Ok(response)
+    Ok(with_id_headers(response, &headers_ctx.0, &headers_ctx.1))
 }
 
 fn tokio_stream_of(
