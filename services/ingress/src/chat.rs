@@ -23,7 +23,6 @@ use switchyard_events::{
 use switchyard_providers::types::{FinishReason, ResponseFormat, StreamOptions};
 use switchyard_providers::{
     AnyProvider, ChatRequest, ModelInfo, Provider, ProviderError, ProviderErrorKind,
-    estimate_input_tokens,
 };
 
 use crate::auth::Caller;
@@ -166,7 +165,7 @@ fn received_event(ctx: &Context, req: &ChatRequest, headers: &HeaderMap) -> Requ
         stream: req.stream,
         message_count: i32::try_from(req.messages.len()).unwrap_or(i32::MAX),
         input_chars: input_chars as i64,
-        estimated_input_tokens: estimate_input_tokens(req) as i64,
+        estimated_input_tokens: ctx.decision.input_tokens as i64,
         has_tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
         wants_json_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
         has_images: req.messages.iter().any(|m| {
@@ -286,7 +285,7 @@ where
         && baseline.id != ctx.decision.model.id
         && gateway.provider(baseline).is_some()
         && baseline
-            .cannot_serve(req, estimate_input_tokens(req))
+            .cannot_serve(req, ctx.decision.input_tokens)
             .is_none()
     {
         targets.push(baseline.clone());

@@ -90,6 +90,8 @@ pub struct Decision {
     /// Whether the model was chosen by routing (`auto`); a model the client named is never
     /// replaced by a fallback.
     pub routed: bool,
+    /// The request's estimated input tokens (computed once, here).
+    pub input_tokens: u64,
 }
 
 fn mode_of(mode: switchyard_config::RouteMode) -> RouteMode {
@@ -171,6 +173,7 @@ impl Gateway {
                 candidates: Vec::new(),
                 mode,
                 routed: false,
+                input_tokens: tokens,
             });
         }
 
@@ -255,6 +258,7 @@ impl Gateway {
             candidates,
             mode,
             routed: true,
+            input_tokens: tokens,
         })
     }
 
