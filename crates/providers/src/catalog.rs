@@ -76,41 +76,76 @@ impl ModelInfo {
 
     /// Returns why this model cannot serve `req`, or `None` when it can.
     pub fn cannot_serve(&self, req: &ChatRequest, estimated_input_tokens: u64) -> Option<String> {
+        self.cannot_meet(&Needs::of(req, estimated_input_tokens))
+    }
+
+    /// Returns why this model cannot meet a request's [`Needs`], or `None` when it can.
+    ///
+    /// This is the capability filter the router applies before cost; it works on the recorded
+    /// needs alone, so an audit can recompute it without the request body.
+    pub fn cannot_meet(&self, needs: &Needs) -> Option<String> {
         if self.embeddings && self.max_output == 0 {
             return Some("an embeddings model cannot chat".into());
         }
-        if req.tools.as_ref().is_some_and(|t| !t.is_empty()) && !self.tools {
+        if needs.tools && !self.tools {
             return Some("the request uses tools; the model does not support them".into());
         }
-        if matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. }))
-            && !self.json_schema
-        {
+        if needs.json_schema && !self.json_schema {
             return Some(
                 "the request asks for json_schema output; the model does not support it".into(),
             );
         }
-        if !self.vision
-            && req
-                .messages
-                .iter()
-                .any(|m| m.content.as_ref().is_some_and(Content::has_image))
-        {
+        if needs.vision && !self.vision {
             return Some("the request has images; the model has no vision".into());
         }
-        let wanted_output = req.max_completion_tokens.or(req.max_tokens).unwrap_or(0);
+        let wanted_output = needs.max_output_tokens;
         if wanted_output > self.max_output {
             return Some(format!(
                 "max tokens {wanted_output} exceeds the model's {} output tokens",
                 self.max_output
             ));
         }
-        if estimated_input_tokens + wanted_output > self.context_window {
+        if needs.input_tokens + wanted_output > self.context_window {
             return Some(format!(
-                "about {estimated_input_tokens} input tokens (+{wanted_output} output) exceed the {} token context window",
-                self.context_window
+                "about {} input tokens (+{wanted_output} output) exceed the {} token context window",
+                needs.input_tokens, self.context_window
             ));
         }
         None
+    }
+}
+
+/// What a chat request needs from a model: the inputs of the capability filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Needs {
+    /// Estimated input tokens (see [`estimate_input_tokens`]).
+    pub input_tokens: u64,
+    /// Requested output tokens (`max_completion_tokens`, else `max_tokens`; 0 when unset).
+    pub max_output_tokens: u64,
+    /// The request carries tools.
+    pub tools: bool,
+    /// The request asks for `response_format: json_schema`.
+    pub json_schema: bool,
+    /// The request has image parts.
+    pub vision: bool,
+    /// The request streams.
+    pub stream: bool,
+}
+
+impl Needs {
+    /// Reads the needs of a request.
+    pub fn of(req: &ChatRequest, estimated_input_tokens: u64) -> Self {
+        Needs {
+            input_tokens: estimated_input_tokens,
+            max_output_tokens: req.max_completion_tokens.or(req.max_tokens).unwrap_or(0),
+            tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
+            json_schema: matches!(req.response_format, Some(ResponseFormat::JsonSchema { .. })),
+            vision: req
+                .messages
+                .iter()
+                .any(|m| m.content.as_ref().is_some_and(Content::has_image)),
+            stream: req.stream,
+        }
     }
 }
 

@@ -49,7 +49,7 @@ use futures::Stream;
 
 pub use anthropic::{AnthropicConfig, AnthropicProvider};
 pub use bedrock::{BedrockConfig, BedrockProvider};
-pub use catalog::{Catalog, CatalogError, ModelInfo, estimate_input_tokens};
+pub use catalog::{Catalog, CatalogError, ModelInfo, Needs, estimate_input_tokens};
 pub use cohere::{CohereConfig, CohereProvider};
 pub use config::{
     AzureConfig, DemoConfig, HostedConfig, ProviderConfig, ProviderConfigError, TimeoutsConfig,

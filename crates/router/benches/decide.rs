@@ -1,0 +1,9 @@
+//! One decision with 20 candidates.
+#![expect(clippy::expect_used, reason = "benchmark setup")]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn bench(_c: &mut Criterion) {}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,353 @@
+//! Scoring: the phase, the feedback blend, success, cost and confidence of one model.
+//!
+//! - **Phase** (per route): 0 until the route has `phase1_min_samples` judge-plus-admin
+//!   samples, 1 until it has `phase2_min_samples` session-NPS samples, then 2.
+//! - **Feedback** (0..=1): the phase's source weights `W`, where an org source with `n` samples
+//!   earns `W·n/(n+k)` (`k` = `half_weight_samples`) and hands the rest to the benchmark prior.
+//!   The value is the weighted mean of the sources; its variance is
+//!   `Σ (wᵢ/Σw)²·max(σᵢ², floor)/nᵢ` over org sources plus `(w_b/Σw)²·prior_sd²`.
+//! - **Success** (0..=1): `(successes + a·m)/(requests + a)`, a Beta prior of mean `m` and
+//!   strength `a` (defaults 0.95 and 20), so a model is not condemned for one early error.
+//! - **Cost** (0..=1): `0.5 + 0.5·(b − c)/max(b, c)` for the request's estimated cost `c` and
+//!   the baseline's `b`: 0.5 at parity, 1 for free, 0.25 at twice the baseline. Unknown prices
+//!   give 0.5 and are flagged (cost constraints then fail: a missing price is never $0).
+//! - **Score**: `(w_s·success + w_f·feedback + w_c·cost)/(w_s + w_f + w_c)`.
+//! - **Confidence** of a candidate: the posterior probability that its quality is no worse
+//!   than the baseline's minus `max_regression`, under a normal approximation:
+//!   `Φ((F_c − F_b + max_regression)/√(var_c + var_b))`.
+
+use switchyard_events::FeedbackSource;
+use switchyard_providers::ModelInfo;
+use switchyard_providers::types::Usage;
+
+use crate::math::normal_cdf;
+use crate::policy::{Learning, SOURCES, ScoreWeights};
+use crate::priors::Prior;
+use crate::stats::{ModelStats, RouteStats};
+
+/// One source's part in a model's feedback value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signal {
+    /// The source.
+    pub source: FeedbackSource,
+    /// Its share of the feedback blend (0..=1; the shares sum to 1).
+    pub weight: f64,
+    /// Its value (0..=1), when it has one.
+    pub value: Option<f64>,
+    /// What it added to the final score (score units: share × value × feedback weight).
+    pub contribution: f64,
+    /// Samples behind the value (0 for priors).
+    pub samples: u64,
+}
+
+/// Everything the router computed about one model for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelScore {
+    /// Success component.
+    pub success: f64,
+    /// Feedback (quality) component.
+    pub feedback: f64,
+    /// Variance of the feedback estimate.
+    pub feedback_variance: f64,
+    /// Cost component.
+    pub cost: f64,
+    /// Estimated cost of this request in USD, when the price is known.
+    pub estimated_cost_usd: Option<f64>,
+    /// The final score.
+    pub score: f64,
+    /// Per-source parts of the feedback value, in the fixed source order.
+    pub signals: [Signal; 5],
+    /// Org feedback samples (every source but priors).
+    pub org_samples: u64,
+    /// Observed error rate, when the model has requests.
+    pub error_rate: Option<f64>,
+    /// Whether a benchmark prior was found.
+    pub has_prior: bool,
+}
+
+/// Returns a route's phase: 0 (benchmark priors), 1 (judge and admin), 2 (session NPS).
+pub(crate) fn phase(stats: Option<&RouteStats>, learning: &Learning) -> u8 {
+    let (judge_admin, nps) = stats.map_or((0, 0), RouteStats::phase_samples);
+    if judge_admin >= learning.phase1_min_samples && nps >= learning.phase2_min_samples {
+        2
+    } else if judge_admin >= learning.phase1_min_samples {
+        1
+    } else {
+        0
+    }
+}
+
+/// Returns the estimated cost of a request on a model, when its price is known.
+pub(crate) fn estimate_cost(
+    info: Option<&ModelInfo>,
+    input_tokens: u64,
+    output_tokens: u64,
+) -> Option<f64> {
+    let usage = Usage::new(input_tokens, output_tokens, 0, 0);
+    info?.cost_usd(&usage)
+}
+
+/// Returns the cost component for a request costing `cost` against the baseline's.
+pub(crate) fn cost_component(cost: Option<f64>, baseline: Option<f64>) -> f64 {
+    match (cost, baseline) {
+        (Some(c), Some(b)) => {
+            let top = c.max(b);
+            if top <= 0.0 {
+                0.5
+            } else {
+                (0.5 + 0.5 * (b - c) / top).clamp(0.0, 1.0)
+            }
+        }
+        _ => 0.5,
+    }
+}
+
+/// Inputs of [`score_model`].
+pub(crate) struct ScoreInputs<'a> {
+    pub stats: Option<&'a ModelStats>,
+    pub prior: Option<&'a Prior>,
+    pub phase: u8,
+    pub learning: &'a Learning,
+    pub weights: ScoreWeights,
+    pub estimated_cost_usd: Option<f64>,
+    pub baseline_cost_usd: Option<f64>,
+}
+
+/// Scores one model.
+pub(crate) fn score_model(inp: &ScoreInputs<'_>) -> ModelScore {
+    let learning = inp.learning;
+    let blend = learning.blends[usize::from(inp.phase.min(2))];
+    let (prior_value, prior_sd) = match inp.prior {
+        Some(p) => (p.score, learning.prior_sd),
+        None => learning.unknown_prior,
+    };
+
+    // Effective weights: the phase's weights, renormalised over the sources this model has
+    // (the prior always counts); an org source then earns its share with samples and hands the
+    // rest to the prior.
+    let mut eff = [0.0f64; 5];
+    let mut values = [None::<f64>; 5];
+    let mut samples = [0u64; 5];
+    let mut present = 0.0;
+    for (i, source) in SOURCES.iter().enumerate() {
+        let w = blend.of(*source);
+        if *source == FeedbackSource::Benchmark {
+            eff[i] = w;
+            values[i] = Some(prior_value);
+            present += w;
+        } else if let Some(stat) = inp
+            .stats
+            .and_then(|s| s.source(*source))
+            .filter(|s| s.samples > 0 && w > 0.0)
+        {
+            eff[i] = w;
+            values[i] = Some(stat.mean.clamp(0.0, 1.0));
+            samples[i] = stat.samples;
+            present += w;
+        }
+    }
+    if present <= 0.0 {
+        // Only sources this model has no data for carry weight: the prior decides.
+        eff = [0.0; 5];
+        eff[0] = 1.0;
+        present = 1.0;
+    }
+    let mut residual = 0.0;
+    for i in 1..5 {
+        if samples[i] > 0 {
+            let normalised = eff[i] / present;
+            let n = samples[i] as f64;
+            eff[i] = normalised * n / (n + learning.half_weight_samples.max(0.0));
+            residual += normalised - eff[i];
+        } else {
+            eff[i] = 0.0;
+            values[i] = None;
+        }
+    }
+    eff[0] /= present;
+    // Index 0 is the benchmark (SOURCES order).
+    eff[0] += residual;
+    let total: f64 = eff.iter().sum();
+    let mut feedback = 0.0;
+    let mut variance = 0.0;
+    for i in 0..5 {
+        let share = if total > 0.0 { eff[i] / total } else { 0.0 };
+        if let Some(v) = values[i] {
+            feedback += share * v;
+            let var = if i == 0 {
+                prior_sd * prior_sd
+            } else {
+                let stat_var = inp
+                    .stats
+                    .and_then(|s| s.source(SOURCES[i]))
+                    .map_or(0.0, |s| s.variance);
+                stat_var.max(learning.min_sample_variance) / samples[i].max(1) as f64
+            };
+            variance += share * share * var;
+        }
+    }
+
+    let (requests, successes, errors) = inp
+        .stats
+        .map_or((0, 0, 0), |s| (s.requests, s.successes, s.errors));
+    let (m, a) = learning.success_prior;
+    let success = ((successes as f64 + a * m) / (requests as f64 + a)).clamp(0.0, 1.0);
+    let error_rate = (requests > 0).then(|| errors as f64 / requests as f64);
+    let cost = cost_component(inp.estimated_cost_usd, inp.baseline_cost_usd);
+
+    let w = inp.weights;
+    let wsum = w.success + w.feedback + w.cost;
+    let score = (w.success * success + w.feedback * feedback + w.cost * cost) / wsum;
+
+    let mut signals = [Signal {
+        source: FeedbackSource::Benchmark,
+        weight: 0.0,
+        value: None,
+        contribution: 0.0,
+        samples: 0,
+    }; 5];
+    for i in 0..5 {
+        let share = if total > 0.0 { eff[i] / total } else { 0.0 };
+        signals[i] = Signal {
+            source: SOURCES[i],
+            weight: share,
+            value: values[i],
+            contribution: values[i].map_or(0.0, |v| share * v * w.feedback / wsum),
+            samples: samples[i],
+        };
+    }
+
+    ModelScore {
+        success,
+        feedback,
+        feedback_variance: variance,
+        cost,
+        estimated_cost_usd: inp.estimated_cost_usd,
+        score,
+        signals,
+        org_samples: inp.stats.map_or(0, ModelStats::org_samples),
+        error_rate,
+        has_prior: inp.prior.is_some(),
+    }
+}
+
+/// Returns the probability that `candidate`'s quality is no worse than `baseline`'s minus
+/// `max_regression`.
+pub(crate) fn confidence(
+    candidate: &ModelScore,
+    baseline: &ModelScore,
+    max_regression: f64,
+) -> f64 {
+    let gap = candidate.feedback - baseline.feedback + max_regression;
+    let sd = (candidate.feedback_variance + baseline.feedback_variance).sqrt();
+    if sd < 1e-12 {
+        return if gap >= 0.0 { 1.0 } else { 0.0 };
+    }
+    normal_cdf(gap / sd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::SourceStat;
+
+    fn prior(score: f64) -> Prior {
+        Prior {
+            model: "m".into(),
+            category: "general".into(),
+            score,
+            source: "test".into(),
+            as_of: "2026-11-24".into(),
+        }
+    }
+
+    fn inputs<'a>(
+        stats: Option<&'a ModelStats>,
+        prior: Option<&'a Prior>,
+        phase: u8,
+        learning: &'a Learning,
+    ) -> ScoreInputs<'a> {
+        ScoreInputs {
+            stats,
+            prior,
+            phase,
+            learning,
+            weights: ScoreWeights::default(),
+            estimated_cost_usd: Some(1.0),
+            baseline_cost_usd: Some(1.0),
+        }
+    }
+
+    #[test]
+    fn phase_zero_is_the_prior() {
+        let learning = Learning::default();
+        let p = prior(0.8);
+        let s = score_model(&inputs(None, Some(&p), 0, &learning));
+        assert!((s.feedback - 0.8).abs() < 1e-12);
+        assert!((s.feedback_variance - 0.04f64.powi(2)).abs() < 1e-12);
+        // 0.4·0.95 + 0.4·0.8 + 0.2·0.5
+        assert!((s.score - (0.38 + 0.32 + 0.1)).abs() < 1e-12, "{}", s.score);
+        let shares: f64 = s.signals.iter().map(|x| x.weight).sum();
+        assert!((shares - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn org_sources_earn_weight_with_samples() {
+        let learning = Learning::default();
+        let p = prior(0.8);
+        let few = ModelStats {
+            judge: SourceStat {
+                samples: 2,
+                mean: 0.2,
+                variance: 0.01,
+            },
+            ..ModelStats::default()
+        };
+        let many = ModelStats {
+            judge: SourceStat {
+                samples: 2000,
+                mean: 0.2,
+                variance: 0.01,
+            },
+            ..ModelStats::default()
+        };
+        let a = score_model(&inputs(Some(&few), Some(&p), 1, &learning));
+        let b = score_model(&inputs(Some(&many), Some(&p), 1, &learning));
+        assert!(a.feedback > b.feedback, "{} vs {}", a.feedback, b.feedback);
+        assert!(b.feedback < 0.5);
+        // Phase 0 ignores org samples entirely.
+        let c = score_model(&inputs(Some(&many), Some(&p), 0, &learning));
+        assert!((c.feedback - 0.8).abs() < 1e-12);
+        let contributions: f64 = b.signals.iter().map(|s| s.contribution).sum();
+        assert!((contributions - 0.4 * b.feedback).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cost_component_is_relative_to_the_baseline() {
+        assert_eq!(cost_component(Some(1.0), Some(1.0)), 0.5);
+        assert_eq!(cost_component(Some(0.0), Some(1.0)), 1.0);
+        assert_eq!(cost_component(Some(2.0), Some(1.0)), 0.25);
+        assert_eq!(cost_component(None, Some(1.0)), 0.5);
+        assert_eq!(cost_component(Some(0.0), Some(0.0)), 0.5);
+    }
+
+    #[test]
+    fn confidence_grows_with_evidence() {
+        let learning = Learning::default();
+        let p = prior(0.8);
+        let base = score_model(&inputs(None, Some(&p), 0, &learning));
+        let stats = |n| ModelStats {
+            judge: SourceStat {
+                samples: n,
+                mean: 0.8,
+                variance: 0.02,
+            },
+            ..ModelStats::default()
+        };
+        let (s10, s1000) = (stats(10), stats(1000));
+        let c10 = score_model(&inputs(Some(&s10), Some(&p), 1, &learning));
+        let c1000 = score_model(&inputs(Some(&s1000), Some(&p), 1, &learning));
+        assert!(confidence(&c1000, &base, 0.05) > confidence(&c10, &base, 0.05));
+        assert!(confidence(&c1000, &base, 0.05) > 0.85);
+    }
+}

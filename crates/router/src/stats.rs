@@ -1,0 +1,135 @@
+//! The routing table: per (org, route, model) sufficient statistics, as the projector
+//! publishes them. The router reads them; it never updates them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use switchyard_events::FeedbackSource;
+
+/// Count, mean and variance of one feedback source's normalised (0..=1) scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SourceStat {
+    /// Samples.
+    pub samples: u64,
+    /// Mean score.
+    pub mean: f64,
+    /// Sample variance of the scores.
+    pub variance: f64,
+}
+
+/// What the org's own traffic says about one model on one route (the rolling window).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelStats {
+    /// Completed requests.
+    pub requests: u64,
+    /// Requests that completed without error, truncation or refusal.
+    pub successes: u64,
+    /// Requests that failed (provider or gateway error, timeout).
+    pub errors: u64,
+    /// Feedback per source (benchmark is never here: priors are shipped).
+    pub judge: SourceStat,
+    /// Admin ratings.
+    pub admin: SourceStat,
+    /// Session NPS, propagated to the session's decisions.
+    pub nps: SourceStat,
+    /// End-user ratings.
+    pub user: SourceStat,
+    /// Mean cost per request in USD, when priced.
+    pub cost_mean_usd: Option<f64>,
+    /// p95 latency in milliseconds over the window.
+    pub p95_latency_ms: Option<u64>,
+    /// Latency samples behind the p95.
+    pub latency_samples: u64,
+    /// Regressions against the baseline in the window, by bucket label (`0-5%`, ...).
+    pub regressions: BTreeMap<String, u64>,
+}
+
+impl ModelStats {
+    /// Returns the statistics of one org source; `None` for the benchmark (a prior).
+    pub fn source(&self, source: FeedbackSource) -> Option<&SourceStat> {
+        match source {
+            FeedbackSource::Judge => Some(&self.judge),
+            FeedbackSource::Admin => Some(&self.admin),
+            FeedbackSource::Nps => Some(&self.nps),
+            FeedbackSource::User => Some(&self.user),
+            FeedbackSource::Benchmark => None,
+        }
+    }
+
+    /// Returns a mutable org source; `None` for the benchmark.
+    pub fn source_mut(&mut self, source: FeedbackSource) -> Option<&mut SourceStat> {
+        match source {
+            FeedbackSource::Judge => Some(&mut self.judge),
+            FeedbackSource::Admin => Some(&mut self.admin),
+            FeedbackSource::Nps => Some(&mut self.nps),
+            FeedbackSource::User => Some(&mut self.user),
+            FeedbackSource::Benchmark => None,
+        }
+    }
+
+    /// Returns the org feedback samples behind the model's quality (every source but priors).
+    pub fn org_samples(&self) -> u64 {
+        self.judge.samples + self.admin.samples + self.nps.samples + self.user.samples
+    }
+
+    /// Returns the regressions in the window, all buckets together.
+    pub fn regression_count(&self) -> u64 {
+        self.regressions.values().sum()
+    }
+}
+
+/// One route's statistics, by model id.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RouteStats {
+    /// Per model.
+    pub models: BTreeMap<String, ModelStats>,
+}
+
+impl RouteStats {
+    /// Returns a model's statistics.
+    pub fn model(&self, id: &str) -> Option<&ModelStats> {
+        self.models.get(id)
+    }
+
+    /// Returns the route's judge-plus-admin and NPS samples, which set its phase.
+    pub fn phase_samples(&self) -> (u64, u64) {
+        self.models.values().fold((0, 0), |(ja, nps), m| {
+            (ja + m.judge.samples + m.admin.samples, nps + m.nps.samples)
+        })
+    }
+}
+
+/// A routing-table snapshot: the newest statistics of every (org, route).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RoutingTable {
+    /// Monotonic version (0 before the projector published anything).
+    pub version: i64,
+    routes: HashMap<String, HashMap<String, RouteStats>>,
+}
+
+impl RoutingTable {
+    /// Returns an empty table of a version.
+    pub fn new(version: i64) -> Self {
+        RoutingTable {
+            version,
+            routes: HashMap::new(),
+        }
+    }
+
+    /// Sets one route's statistics.
+    pub fn insert(&mut self, org: &str, route: &str, stats: RouteStats) {
+        self.routes
+            .entry(org.to_owned())
+            .or_default()
+            .insert(route.to_owned(), stats);
+    }
+
+    /// Returns one route's statistics.
+    pub fn route(&self, org: &str, route: &str) -> Option<&RouteStats> {
+        self.routes.get(org)?.get(route)
+    }
+
+    /// Replaces every route of one org (a projector snapshot is per org).
+    pub fn replace_org(&mut self, org: &str, routes: HashMap<String, RouteStats>) {
+        self.routes.insert(org.to_owned(), routes);
+    }
+}
