@@ -45,6 +45,31 @@ pub struct RouteLabels {
     pub route: &'static str,
 }
 
+/// Labels of per-processor metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProcessorLabels {
+    /// The processor's consumer group (a constant of the processor, e.g. `decisions`).
+    pub group: &'static str,
+}
+
+/// Labels of per-processor, per-topic metrics (input topics, or output topics for outputs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProcessorTopicLabels {
+    /// The processor's consumer group.
+    pub group: &'static str,
+    /// Logical topic name (`Topic::name()`).
+    pub topic: &'static str,
+}
+
+/// Labels of processor retries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ProcessorStageLabels {
+    /// The processor's consumer group.
+    pub group: &'static str,
+    /// The step that failed and is retried (`poll`, `process`, `append`, `apply`, `commit`).
+    pub stage: &'static str,
+}
+
 /// Labels of `build_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
@@ -88,6 +113,13 @@ const REQUEST_DURATION_SECONDS: Buckets = Buckets {
     start: 0.005,
     factor: 2.0,
     count: 15,
+};
+
+/// One processor batch: 100 µs to ~6.5 s.
+const PROCESSOR_BATCH_SECONDS: Buckets = Buckets {
+    start: 0.000_1,
+    factor: 2.0,
+    count: 17,
 };
 
 /// Event log metrics (`log_*`), recorded by `switchyard-log`.
@@ -235,12 +267,136 @@ impl PublishMetrics {
     }
 }
 
+/// Stream-processor metrics (`processor_*`), recorded by `switchyard-processor` for every
+/// processor, labelled by the processor's consumer group.
+#[derive(Debug)]
+pub struct ProcessorMetrics {
+    records: Family<ProcessorTopicLabels, Counter>,
+    dead_lettered: Family<ProcessorTopicLabels, Counter>,
+    outputs: Family<ProcessorTopicLabels, Counter>,
+    retries: Family<ProcessorStageLabels, Counter>,
+    lag: Family<ProcessorTopicLabels, prometheus_client::metrics::gauge::Gauge>,
+    event_time_lag: Family<
+        ProcessorLabels,
+        prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
+    >,
+    batch_duration: Family<ProcessorLabels, Histogram, Buckets>,
+}
+
+impl ProcessorMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            records: Family::default(),
+            dead_lettered: Family::default(),
+            outputs: Family::default(),
+            retries: Family::default(),
+            lag: Family::default(),
+            event_time_lag: Family::default(),
+            batch_duration: Family::new_with_constructor(PROCESSOR_BATCH_SECONDS),
+        };
+        registry.register(
+            "processor_records",
+            "Input records a processor folded into its state (durably applied), by input topic",
+            metrics.records.clone(),
+        );
+        registry.register(
+            "processor_dead_lettered_records",
+            "Input records a processor sent to the dead-letter topic (undecodable or poison), by input topic",
+            metrics.dead_lettered.clone(),
+        );
+        registry.register(
+            "processor_output_events",
+            "Events a processor appended to the log, by output topic",
+            metrics.outputs.clone(),
+        );
+        registry.register(
+            "processor_retries",
+            "Transient failures a processor retried with backoff, by step",
+            metrics.retries.clone(),
+        );
+        registry.register(
+            "processor_lag_records",
+            "Records between a processor's position and the high watermark of its partitions, by input topic",
+            metrics.lag.clone(),
+        );
+        registry.register_with_unit(
+            "processor_event_time_lag",
+            "Clock time minus the event time of the last record a processor applied",
+            Unit::Seconds,
+            metrics.event_time_lag.clone(),
+        );
+        registry.register_with_unit(
+            "processor_batch_duration",
+            "Time to process, append, apply and commit one batch",
+            Unit::Seconds,
+            metrics.batch_duration.clone(),
+        );
+        metrics
+    }
+
+    /// Records one applied batch: `records` input records of `topic` folded into state and
+    /// `dead_lettered` of them sent to the dead-letter topic.
+    pub fn record_inputs(
+        &self,
+        group: &'static str,
+        topic: &'static str,
+        records: u64,
+        dead_lettered: u64,
+    ) {
+        let labels = ProcessorTopicLabels { group, topic };
+        if records > 0 {
+            self.records.get_or_create(&labels).inc_by(records);
+        }
+        if dead_lettered > 0 {
+            self.dead_lettered
+                .get_or_create(&labels)
+                .inc_by(dead_lettered);
+        }
+    }
+
+    /// Records `events` output events appended to `topic`.
+    pub fn record_outputs(&self, group: &'static str, topic: &'static str, events: u64) {
+        self.outputs
+            .get_or_create(&ProcessorTopicLabels { group, topic })
+            .inc_by(events);
+    }
+
+    /// Records one retried transient failure of `stage`.
+    pub fn record_retry(&self, group: &'static str, stage: &'static str) {
+        self.retries
+            .get_or_create(&ProcessorStageLabels { group, stage })
+            .inc();
+    }
+
+    /// Sets the lag (records not yet processed) of a processor on one input topic.
+    pub fn set_lag(&self, group: &'static str, topic: &'static str, records: u64) {
+        self.lag
+            .get_or_create(&ProcessorTopicLabels { group, topic })
+            .set(i64::try_from(records).unwrap_or(i64::MAX));
+    }
+
+    /// Sets how far behind the clock the event time of the last applied record is.
+    pub fn set_event_time_lag(&self, group: &'static str, lag: Duration) {
+        self.event_time_lag
+            .get_or_create(&ProcessorLabels { group })
+            .set(lag.as_secs_f64());
+    }
+
+    /// Records the duration of one batch.
+    pub fn record_batch(&self, group: &'static str, duration: Duration) {
+        self.batch_duration
+            .get_or_create(&ProcessorLabels { group })
+            .observe(duration.as_secs_f64());
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     registry: Registry,
     log: LogMetrics,
     http: HttpMetrics,
     publish: PublishMetrics,
+    processor: ProcessorMetrics,
 }
 
 /// The process's metrics registry. Cloning is cheap (an `Arc`); recording is lock-free for
@@ -271,12 +427,14 @@ impl Metrics {
         let log = LogMetrics::register(&mut registry);
         let http = HttpMetrics::register(&mut registry);
         let publish = PublishMetrics::register(&mut registry);
+        let processor = ProcessorMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
                 log,
                 http,
                 publish,
+                processor,
             }),
         }
     }
@@ -294,6 +452,11 @@ impl Metrics {
     /// Returns the HTTP server metrics.
     pub fn http(&self) -> &HttpMetrics {
         &self.inner.http
+    }
+
+    /// Returns the stream-processor metrics.
+    pub fn processor(&self) -> &ProcessorMetrics {
+        &self.inner.processor
     }
 
     /// Returns every family in the OpenMetrics text format; serve it with
@@ -377,6 +540,30 @@ mod tests {
             "log_append_latency_seconds_count 2",
             "http_requests_total{route=\"/v1/chat/completions\",status=\"200\"} 1",
             "http_request_duration_seconds_count{route=\"/v1/chat/completions\"} 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn processor_metrics_appear_with_group_and_topic() {
+        let metrics = Metrics::new();
+        let processor = metrics.processor();
+        processor.record_inputs("decisions", "responses", 3, 1);
+        processor.record_outputs("decisions", "feedback", 2);
+        processor.record_retry("decisions", "apply");
+        processor.set_lag("decisions", "responses", 7);
+        processor.set_event_time_lag("decisions", Duration::from_millis(1500));
+        processor.record_batch("decisions", Duration::from_millis(2));
+        let text = metrics.encode();
+        for line in [
+            "processor_records_total{group=\"decisions\",topic=\"responses\"} 3",
+            "processor_dead_lettered_records_total{group=\"decisions\",topic=\"responses\"} 1",
+            "processor_output_events_total{group=\"decisions\",topic=\"feedback\"} 2",
+            "processor_retries_total{group=\"decisions\",stage=\"apply\"} 1",
+            "processor_lag_records{group=\"decisions\",topic=\"responses\"} 7",
+            "processor_event_time_lag_seconds{group=\"decisions\"} 1.5",
+            "processor_batch_duration_seconds_count{group=\"decisions\"} 1",
         ] {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }
