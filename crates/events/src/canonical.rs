@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::event::{Constraints, ConstraintsChanged, RouteDecided};
+use crate::event::{Constraints, ConstraintsChanged, RequestFeatures, RouteDecided, ScoreWeights};
 use crate::ids::RouteName;
 
 /// Returns the RFC 8785 (JCS) serialisation of a JSON value: object members sorted by key, no
@@ -279,14 +279,43 @@ fn prune(value: Value) -> Option<Value> {
 }
 
 impl RouteDecided {
+    /// Returns the top-level fields whose schema default is not `null`, `[]` or `{}`, with that
+    /// default in the decision's JSON form. A member holding its default is left out of the
+    /// signing payload: a decision written with an older version reads back with exactly these
+    /// values, and must keep the payload it was signed with. A test checks this list against the
+    /// latest `.avsc`.
+    pub(crate) fn signing_defaults() -> Result<[(&'static str, Value); 5], serde_json::Error> {
+        Ok([
+            (
+                "features",
+                serde_json::to_value(RequestFeatures::default())?,
+            ),
+            (
+                "score_weights",
+                serde_json::to_value(ScoreWeights::default())?,
+            ),
+            ("constraints_hash", Value::from("")),
+            ("route_version", Value::from(0)),
+            ("mirrored", Value::from(false)),
+        ])
+    }
+
     /// Returns the bytes the Ed25519 `signature` covers: the canonical JSON (JCS) of the
     /// decision's JSON form (the Avro record as plain JSON: unions unwrapped, enums as symbols,
-    /// timestamps as integers; the envelope included) without `signature`, and with every member
-    /// whose value is `null`, `[]` or `{}` removed at any depth.
+    /// timestamps as integers; the envelope included) without `signature`, without every
+    /// top-level member that holds its field's schema default, and with every member whose value
+    /// is `null`, `[]` or `{}` removed at any depth. Old decisions therefore keep their payload
+    /// when a later version adds a field with a default, and a field that differs from its
+    /// default is always covered.
     pub fn signing_payload(&self) -> Result<Vec<u8>, serde_json::Error> {
         let mut json = serde_json::to_value(self)?;
         if let Value::Object(map) = &mut json {
             map.remove("signature");
+            for (field, default) in Self::signing_defaults()? {
+                if map.get(field) == Some(&default) {
+                    map.remove(field);
+                }
+            }
         }
         let pruned = prune(json).unwrap_or(Value::Object(Map::new()));
         Ok(canonical_json(&pruned).into_bytes())
@@ -349,6 +378,51 @@ mod tests {
             ConstraintsChanged::compute_hash("", &constraints, &RouteName::new("support"), 0),
             KNOWN_ANSWER
         );
+    }
+
+    /// Returns whether two JSON values are equal, numbers compared by value (`0` == `0.0`).
+    fn same_json(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+
+    #[test]
+    fn signing_defaults_are_the_latest_schema_defaults() -> Result<(), String> {
+        let set = crate::schema_set()?;
+        let latest = set
+            .latest(crate::EventKind::RouteDecided)
+            .ok_or("no latest RouteDecided")?;
+        let schema: Value = serde_json::from_str(latest.source()).map_err(|e| e.to_string())?;
+        let fields = schema["fields"].as_array().ok_or("fields")?;
+        // Every top-level default that `prune` would not already remove.
+        let expected: Vec<(&str, &Value)> = fields
+            .iter()
+            .filter_map(|f| Some((f["name"].as_str()?, f.get("default")?)))
+            .filter(|(_, d)| prune((*d).clone()).is_some())
+            .collect();
+        let listed = RouteDecided::signing_defaults().map_err(|e| e.to_string())?;
+        assert_eq!(
+            expected.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            listed.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            "RouteDecided::signing_defaults must list every field with a non-empty default"
+        );
+        for ((name, schema_default), (_, rust_default)) in expected.iter().zip(&listed) {
+            assert!(
+                same_json(schema_default, rust_default),
+                "{name}: schema default {schema_default}, signing default {rust_default}"
+            );
+        }
+        Ok(())
     }
 
     /// SHA-256 of the README's example chain input.

@@ -352,7 +352,49 @@ pub struct PinInfo {
     pub pinned_by: String,
 }
 
-/// The router decided which model serves a request (topic `decisions`), with the full trace.
+/// What the router knew about a request when it chose: the inputs of capability filtering and cost
+/// estimation, so a decision can be recomputed from its trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestFeatures {
+    /// Estimated input tokens.
+    pub input_tokens: i64,
+    /// The output token budget used for cost estimation.
+    pub max_output_tokens: i64,
+    /// Whether tools are declared.
+    pub tools: bool,
+    /// Whether a JSON-schema response format is requested.
+    pub json_schema: bool,
+    /// Whether any message carries an image.
+    pub vision: bool,
+    /// Whether a streamed response is requested.
+    pub stream: bool,
+}
+
+/// The weights of the score components ([`Candidate`]'s `success`, `feedback` and `cost`) the
+/// router combined into each candidate's score.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreWeights {
+    /// Weight of the success-rate component.
+    pub success: f64,
+    /// Weight of the feedback (quality) component.
+    pub feedback: f64,
+    /// Weight of the cost component.
+    pub cost: f64,
+}
+
+impl Default for ScoreWeights {
+    /// Returns the schema default: 0.4 success, 0.4 feedback, 0.2 cost.
+    fn default() -> Self {
+        Self {
+            success: 0.4,
+            feedback: 0.4,
+            cost: 0.2,
+        }
+    }
+}
+
+/// The router decided which model serves a request (topic `decisions`, schema v2), with the full
+/// trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteDecided {
     /// The envelope.
@@ -407,6 +449,28 @@ pub struct RouteDecided {
     pub signature: String,
     /// The key that made the signature.
     pub signing_key_id: String,
+    /// The request features the decision was computed from (added in v2).
+    pub features: RequestFeatures,
+    /// The weights the candidate scores were computed with (added in v2).
+    pub score_weights: ScoreWeights,
+    /// Head hash of the route's constraints chain in force; `""` for the configured defaults
+    /// (added in v2).
+    pub constraints_hash: String,
+    /// Sequence of the route's configuration in force ([`RouteConfigured::sequence`]; added in
+    /// v2).
+    pub route_version: i64,
+    /// Models considered that have no known price (added in v2).
+    pub unpriced_models: Vec<ModelName>,
+    /// Whether the request was also mirrored to the shadow model (added in v2).
+    pub mirrored: bool,
+    /// The request's sticky bucket, within `0..`[`RouteDecided::CANARY_BUCKETS`], in canary mode
+    /// (added in v2).
+    pub canary_bucket: Option<i32>,
+}
+
+impl RouteDecided {
+    /// The number of canary buckets: a request's `canary_bucket` is within `0..CANARY_BUCKETS`.
+    pub const CANARY_BUCKETS: i32 = 10_000;
 }
 
 /// What a piece of feedback is about.
@@ -574,7 +638,20 @@ pub struct ConstraintsChanged {
     pub hash: String,
 }
 
-/// Aggregates for one model on one route.
+/// Sufficient statistics of one feedback source's normalised scores for one model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SourceStats {
+    /// The source.
+    pub source: FeedbackSource,
+    /// Scores seen.
+    pub samples: i64,
+    /// Their mean.
+    pub mean: f64,
+    /// Their variance.
+    pub variance: f64,
+}
+
+/// Aggregates for one model on one route (schema v2 of `RoutingTableUpdated`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelStats {
     /// The model.
@@ -595,6 +672,39 @@ pub struct ModelStats {
     pub error_rate: f64,
     /// Mean value per feedback source.
     pub signals: BTreeMap<String, f64>,
+    /// Samples, mean and variance per feedback source (added in v2).
+    pub sources: Vec<SourceStats>,
+    /// Successful requests behind `success_rate` (added in v2).
+    pub successes: i64,
+    /// Failed requests behind `error_rate` (added in v2).
+    pub errors: i64,
+    /// Regressions in the rolling window per bucket label, e.g. `0-5%` (added in v2).
+    pub regressions: BTreeMap<String, i64>,
+    /// Latency observations behind `p95_latency_ms` (added in v2).
+    pub latency_samples: i64,
+}
+
+impl ModelStats {
+    /// Returns the stats of a model with no observations: every count, rate and mean zero, every
+    /// collection empty. Fill in what is known with struct update syntax.
+    pub fn empty(model: ModelName) -> Self {
+        Self {
+            model,
+            samples: 0,
+            success_rate: 0.0,
+            quality_mean: 0.0,
+            quality_variance: 0.0,
+            cost_mean_usd: 0.0,
+            p95_latency_ms: 0,
+            error_rate: 0.0,
+            signals: BTreeMap::new(),
+            sources: Vec::new(),
+            successes: 0,
+            errors: 0,
+            regressions: BTreeMap::new(),
+            latency_samples: 0,
+        }
+    }
 }
 
 /// One route of the routing table.
@@ -614,9 +724,14 @@ pub struct RouteEntry {
     pub phase: Phase,
     /// Per-model aggregates.
     pub models: Vec<ModelStats>,
+    /// Head hash of the route's constraints chain; `""` for the configured defaults (added in v2).
+    pub constraints_hash: String,
+    /// Sequence of the route's configuration in force ([`RouteConfigured::sequence`]; added in
+    /// v2).
+    pub route_version: i64,
 }
 
-/// The projector published a routing-table snapshot for an org (topic `routing-table`).
+/// The projector published a routing-table snapshot for an org (topic `routing-table`, schema v2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingTableUpdated {
     /// The envelope.
@@ -703,6 +818,37 @@ pub struct ApiKeyRevoked {
     pub reason: Option<String>,
 }
 
+/// A route was created, reconfigured or deleted (topic `control`, keyed
+/// [`PartitionKey::route`]). Routes are event-sourced: a route's configuration is its latest
+/// `RouteConfigured`, and its history is the sequence of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteConfigured {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// The route.
+    pub route: RouteName,
+    /// What the route serves without the router.
+    pub baseline_model: ModelName,
+    /// Models the router may choose from.
+    pub candidates: Vec<ModelName>,
+    /// How the route applies the router's choice.
+    pub mode: RouteMode,
+    /// Canary share, in canary mode.
+    pub canary_percent: Option<Percent>,
+    /// Share `0..=1` of shadow-mode requests also sent to the shadow model, when set.
+    pub mirror_fraction: Option<UnitScore>,
+    /// Most spent on mirrored requests per UTC day, when set.
+    pub mirror_spend_cap_usd: Option<Usd>,
+    /// Route category used for benchmark priors (e.g. `general`, `code`, `math`, `reasoning`).
+    pub category: Option<String>,
+    /// Who made the change.
+    pub changed_by: String,
+    /// Whether this change deleted the route.
+    pub deleted: bool,
+    /// Position of this change in the route's history, from 0.
+    pub sequence: i64,
+}
+
 /// Declares [`Event`], [`EventKind`] and their per-kind tables in one place so they cannot drift.
 macro_rules! events {
     ($($kind:ident => { topic: $topic:ident, latest: $latest:literal, snake: $snake:literal }),+ $(,)?) => {
@@ -710,7 +856,7 @@ macro_rules! events {
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[expect(
             clippy::large_enum_variant,
-            reason = "the decision trace is 632 bytes against 400 for the next variant; boxing it would burden every match for little gain"
+            reason = "the decision trace is 744 bytes against 400 for the next variant; boxing it would burden every match for little gain"
         )]
         #[serde(tag = "type")]
         pub enum Event {
@@ -784,15 +930,16 @@ macro_rules! events {
 events! {
     RequestReceived => { topic: Requests, latest: 2, snake: "request_received" },
     ResponseCompleted => { topic: Responses, latest: 1, snake: "response_completed" },
-    RouteDecided => { topic: Decisions, latest: 1, snake: "route_decided" },
+    RouteDecided => { topic: Decisions, latest: 2, snake: "route_decided" },
     FeedbackSubmitted => { topic: Feedback, latest: 2, snake: "feedback_submitted" },
     JudgeScored => { topic: JudgeScores, latest: 1, snake: "judge_scored" },
     RoutePinned => { topic: Pins, latest: 1, snake: "route_pinned" },
     RouteUnpinned => { topic: Pins, latest: 1, snake: "route_unpinned" },
     ConstraintsChanged => { topic: Constraints, latest: 1, snake: "constraints_changed" },
-    RoutingTableUpdated => { topic: RoutingTable, latest: 1, snake: "routing_table_updated" },
+    RoutingTableUpdated => { topic: RoutingTable, latest: 2, snake: "routing_table_updated" },
     ApiKeyCreated => { topic: Control, latest: 1, snake: "api_key_created" },
     ApiKeyRevoked => { topic: Control, latest: 1, snake: "api_key_revoked" },
+    RouteConfigured => { topic: Control, latest: 1, snake: "route_configured" },
 }
 
 impl EventKind {
@@ -852,11 +999,34 @@ mod tests {
         assert_eq!(EventKind::RouteUnpinned.topic(), Topic::Pins);
         assert_eq!(EventKind::ApiKeyRevoked.topic(), Topic::Control);
         assert_eq!(EventKind::RoutingTableUpdated.topic(), Topic::RoutingTable);
-        assert_eq!(EventKind::ALL.len(), 11);
+        assert_eq!(EventKind::RouteConfigured.topic(), Topic::Control);
+        assert_eq!(EventKind::ALL.len(), 12);
         for kind in EventKind::ALL {
             assert_eq!(kind.name().parse::<EventKind>().ok(), Some(*kind));
             assert_eq!(kind.snake_name().parse::<EventKind>().ok(), Some(*kind));
         }
+    }
+
+    #[test]
+    fn empty_model_stats_have_no_observations() {
+        let stats = ModelStats::empty(ModelName::new("m"));
+        assert_eq!(stats.model.as_str(), "m");
+        assert_eq!(stats.samples + stats.successes + stats.errors, 0);
+        assert_eq!(stats.latency_samples, 0);
+        assert!(stats.sources.is_empty() && stats.regressions.is_empty());
+        assert!(stats.signals.is_empty());
+    }
+
+    #[test]
+    fn score_weights_default_to_the_schema_default() {
+        assert_eq!(
+            ScoreWeights::default(),
+            ScoreWeights {
+                success: 0.4,
+                feedback: 0.4,
+                cost: 0.2
+            }
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! switchyard-events: the event contracts of Switchyard.
 //!
 //! Every fact Switchyard records (a request received, a routing decision, a response, feedback, a
-//! judge score, a pin, a constraints change, a routing-table snapshot, an API key created or
-//! revoked) is an [`Event`] written to one [`Topic`] of the log. This crate holds:
+//! judge score, a pin, a constraints change, a route configured, a routing-table snapshot, an API
+//! key created or revoked) is an [`Event`] written to one [`Topic`] of the log. This crate holds:
 //!
 //! - the domain types of every event and the closed [`Event`] enum, with the [`Envelope`]
 //!   (event id, org, event time, trace id, partition key) every event carries;
@@ -20,8 +20,8 @@
 //! - the closed [`Topic`] set.
 //!
 //! Producers: the gateway (requests, decisions, responses), feedback ingestion, the judge, the
-//! admin API (pins, constraints, keys) and the projector (routing table). Consumers: every stream
-//! processor and the exporters. The crate does no I/O; delivery semantics belong to
+//! admin API (pins, constraints, routes, keys) and the projector (routing table). Consumers:
+//! every stream processor and the exporters. The crate does no I/O; delivery semantics belong to
 //! `switchyard-log` (at-least-once), which moves the bytes this codec produces.
 //!
 //! Evolution rules (FULL compatibility) are in `schemas/README.md`.
@@ -43,9 +43,10 @@ pub use event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
     JudgeOutcome, JudgeScored, KeyHash, KeyHashError, ModelStats, PinInfo, PinReason,
-    RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, RouteDecided, RouteEntry,
-    RouteMode, RoutePinned, RouteUnpinned, RoutingTableUpdated, SignalContribution, Target,
-    UnknownEventKind, Usage,
+    RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus,
+    RouteConfigured, RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned,
+    RoutingTableUpdated, ScoreWeights, SignalContribution, SourceStats, Target, UnknownEventKind,
+    Usage,
 };
 pub use ids::{
     ApiKeyId, DecisionId, EventId, EventIdError, FeedbackId, JudgementId, ModelName, OrgId,

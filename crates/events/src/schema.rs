@@ -40,6 +40,7 @@ const SOURCES: &[Source] = sources![
         "avro/response_completed/ResponseCompleted.v1.avsc"
     ),
     (RouteDecided, 1, "avro/route_decided/RouteDecided.v1.avsc"),
+    (RouteDecided, 2, "avro/route_decided/RouteDecided.v2.avsc"),
     (
         FeedbackSubmitted,
         1,
@@ -68,6 +69,11 @@ const SOURCES: &[Source] = sources![
         "avro/routing_table_updated/RoutingTableUpdated.v1.avsc"
     ),
     (
+        RoutingTableUpdated,
+        2,
+        "avro/routing_table_updated/RoutingTableUpdated.v2.avsc"
+    ),
+    (
         ApiKeyCreated,
         1,
         "avro/api_key_created/ApiKeyCreated.v1.avsc"
@@ -76,6 +82,11 @@ const SOURCES: &[Source] = sources![
         ApiKeyRevoked,
         1,
         "avro/api_key_revoked/ApiKeyRevoked.v1.avsc"
+    ),
+    (
+        RouteConfigured,
+        1,
+        "avro/route_configured/RouteConfigured.v1.avsc"
     ),
 ];
 

@@ -19,7 +19,8 @@ pub struct ScoreError {
     pub value: f64,
 }
 
-/// A finite score within `0.0..=1.0` (normalised feedback, judge scores, confidence).
+/// A finite value within `0.0..=1.0`: normalised feedback, judge scores, confidence, and shares
+/// such as a route's mirror fraction.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(try_from = "f64", into = "f64")]
 pub struct UnitScore(f64);

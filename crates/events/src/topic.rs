@@ -30,7 +30,7 @@ pub enum Topic {
     Pins,
     /// `ConstraintsChanged`, keyed by `org/route`; compacted (the full chain lives in the audit table).
     Constraints,
-    /// Control-plane facts (orgs, API keys, routes), keyed by entity id; compacted.
+    /// Control-plane facts, compacted: API keys keyed by key id, `RouteConfigured` by `org/route`.
     Control,
     /// `RoutingTableUpdated` snapshots, keyed by org; compacted.
     RoutingTable,

@@ -11,9 +11,10 @@ use apache_avro::types::Value;
 use crate::event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
-    JudgeOutcome, JudgeScored, KeyHash, ModelStats, PinInfo, PinReason, RequestReceived,
-    RequestedModel, ResponseCompleted, ResponseStatus, RouteDecided, RouteEntry, RouteMode,
-    RoutePinned, RouteUnpinned, RoutingTableUpdated, SignalContribution, Target, Usage,
+    JudgeOutcome, JudgeScored, KeyHash, ModelStats, PinInfo, PinReason, RequestFeatures,
+    RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, RouteConfigured,
+    RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned, RoutingTableUpdated,
+    ScoreWeights, SignalContribution, SourceStats, Target, Usage,
 };
 use crate::ids::{
     ApiKeyId, DecisionId, EventId, FeedbackId, JudgementId, ModelName, OrgId, PartitionKey,
@@ -444,9 +445,10 @@ fn record(fields: Vec<(&'static str, Value)>) -> Value {
     )
 }
 
-/// Maps a struct whose fields are exactly the record's fields, in schema order.
+/// Maps a struct whose fields are exactly the record's fields, in schema order. An optional
+/// `check` function validates the decoded record as a whole (ranges a field type cannot express).
 macro_rules! avro_record {
-    ($ty:ident { $($field:ident),+ $(,)? }) => {
+    ($ty:ident { $($field:ident),+ $(,)? } $(, check = $check:path)?) => {
         impl ToAvro for $ty {
             fn to_avro(&self) -> Value {
                 record(vec![$((stringify!($field), self.$field.to_avro())),+])
@@ -455,7 +457,9 @@ macro_rules! avro_record {
         impl FromAvro for $ty {
             fn from_avro(value: Value) -> Result<Self, WireError> {
                 let mut fields = Fields::new(value)?;
-                Ok($ty { $($field: fields.take(stringify!($field))?),+ })
+                let decoded = $ty { $($field: fields.take(stringify!($field))?),+ };
+                $($check(&decoded)?;)?
+                Ok(decoded)
             }
         }
     };
@@ -609,34 +613,74 @@ avro_record!(PinInfo {
     pinned_by
 });
 
-avro_record!(RouteDecided {
-    envelope,
-    decision_id,
-    request_id,
-    session_id,
-    route,
-    mode,
-    chosen_model,
-    baseline_model,
-    served_model,
-    reason,
-    phase,
-    confidence,
-    routing_table_version,
-    seed,
-    candidates,
-    signals,
-    constraints,
-    evidence,
-    pin,
-    reversible,
-    explanation,
-    explanation_language,
-    shadow_model,
-    canary_percent,
-    signature,
-    signing_key_id,
+avro_record!(RequestFeatures {
+    input_tokens,
+    max_output_tokens,
+    tools,
+    json_schema,
+    vision,
+    stream
 });
+
+avro_record!(ScoreWeights {
+    success,
+    feedback,
+    cost
+});
+
+/// Rejects a canary bucket outside `0..RouteDecided::CANARY_BUCKETS`.
+fn check_route_decided(decided: &RouteDecided) -> Result<(), WireError> {
+    match decided.canary_bucket {
+        Some(bucket) if !(0..RouteDecided::CANARY_BUCKETS).contains(&bucket) => {
+            Err(WireError::new(format!(
+                "canary bucket must be within 0..{}, got {bucket}",
+                RouteDecided::CANARY_BUCKETS
+            ))
+            .in_field("canary_bucket"))
+        }
+        _ => Ok(()),
+    }
+}
+
+// v1 is read by schema resolution: the fields added in v2 come back as their schema defaults.
+avro_record!(
+    RouteDecided {
+        envelope,
+        decision_id,
+        request_id,
+        session_id,
+        route,
+        mode,
+        chosen_model,
+        baseline_model,
+        served_model,
+        reason,
+        phase,
+        confidence,
+        routing_table_version,
+        seed,
+        candidates,
+        signals,
+        constraints,
+        evidence,
+        pin,
+        reversible,
+        explanation,
+        explanation_language,
+        shadow_model,
+        canary_percent,
+        signature,
+        signing_key_id,
+        features,
+        score_weights,
+        constraints_hash,
+        route_version,
+        unpriced_models,
+        mirrored,
+        canary_bucket,
+    },
+    check = check_route_decided
+);
 
 impl ToAvro for Target {
     fn to_avro(&self) -> Value {
@@ -832,6 +876,14 @@ avro_record!(ConstraintsChanged {
     hash
 });
 
+avro_record!(SourceStats {
+    source,
+    samples,
+    mean,
+    variance
+});
+
+// v1 is read by schema resolution: the fields added in v2 come back as their schema defaults.
 avro_record!(ModelStats {
     model,
     samples,
@@ -841,7 +893,12 @@ avro_record!(ModelStats {
     cost_mean_usd,
     p95_latency_ms,
     error_rate,
-    signals
+    signals,
+    sources,
+    successes,
+    errors,
+    regressions,
+    latency_samples,
 });
 
 avro_record!(RouteEntry {
@@ -851,7 +908,9 @@ avro_record!(RouteEntry {
     canary_percent,
     pinned_model,
     phase,
-    models
+    models,
+    constraints_hash,
+    route_version,
 });
 
 avro_record!(RoutingTableUpdated {
@@ -877,6 +936,21 @@ avro_record!(ApiKeyRevoked {
     reason
 });
 
+avro_record!(RouteConfigured {
+    envelope,
+    route,
+    baseline_model,
+    candidates,
+    mode,
+    canary_percent,
+    mirror_fraction,
+    mirror_spend_cap_usd,
+    category,
+    changed_by,
+    deleted,
+    sequence,
+});
+
 impl Event {
     /// Returns the event as an Avro value of its kind's latest schema.
     pub(crate) fn to_avro_value(&self) -> Value {
@@ -892,6 +966,7 @@ impl Event {
             Event::RoutingTableUpdated(e) => e.to_avro(),
             Event::ApiKeyCreated(e) => e.to_avro(),
             Event::ApiKeyRevoked(e) => e.to_avro(),
+            Event::RouteConfigured(e) => e.to_avro(),
         }
     }
 
@@ -911,6 +986,7 @@ impl Event {
             }
             EventKind::ApiKeyCreated => Event::ApiKeyCreated(FromAvro::from_avro(value)?),
             EventKind::ApiKeyRevoked => Event::ApiKeyRevoked(FromAvro::from_avro(value)?),
+            EventKind::RouteConfigured => Event::RouteConfigured(FromAvro::from_avro(value)?),
         })
     }
 }

@@ -314,6 +314,13 @@ impl Gateway {
             // Signing arrives with the router; an unsigned trace says so.
             signature: String::new(),
             signing_key_id: "unsigned".into(),
+            features: switchyard_events::RequestFeatures::default(),
+            score_weights: switchyard_events::ScoreWeights::default(),
+            constraints_hash: String::new(),
+            route_version: 0,
+            unpriced_models: Vec::new(),
+            mirrored: false,
+            canary_bucket: None,
         }
     }
 }

@@ -219,6 +219,33 @@ prop_compose! {
 }
 
 prop_compose! {
+    fn request_features()(
+        tokens in any::<[i64; 2]>(),
+        flags in any::<[bool; 4]>(),
+    ) -> RequestFeatures {
+        RequestFeatures {
+            input_tokens: tokens[0],
+            max_output_tokens: tokens[1],
+            tools: flags[0],
+            json_schema: flags[1],
+            vision: flags[2],
+            stream: flags[3],
+        }
+    }
+}
+
+fn score_weights() -> impl Strategy<Value = ScoreWeights> {
+    prop_oneof![
+        Just(ScoreWeights::default()),
+        [finite(), finite(), finite()].prop_map(|w| ScoreWeights {
+            success: w[0],
+            feedback: w[1],
+            cost: w[2],
+        }),
+    ]
+}
+
+prop_compose! {
     fn route_decided()(
         envelope in envelope(),
         ids in [text(), text(), text()],
@@ -240,7 +267,20 @@ prop_compose! {
         shadow_model in option::of(model()),
         canary_percent in option::of(percent()),
         signature in (text(), text()),
+        // The fields added in v2, as one tuple: a flat parameter list this long nests the
+        // strategy deep enough to overflow a test thread's stack in debug builds.
+        v2 in (
+            request_features(),
+            score_weights(),
+            text(),
+            any::<i64>(),
+            vec(model(), 0..3),
+            any::<bool>(),
+            option::of(0..RouteDecided::CANARY_BUCKETS),
+        ),
     ) -> RouteDecided {
+        let (features, score_weights, constraints_hash, route_version, unpriced_models, mirrored,
+             canary_bucket) = v2;
         let [decision_id, request_id, _] = ids;
         let [chosen_model, baseline_model, served_model] = models;
         RouteDecided {
@@ -275,6 +315,13 @@ prop_compose! {
             canary_percent,
             signature: signature.0,
             signing_key_id: signature.1,
+            features,
+            score_weights,
+            constraints_hash,
+            route_version,
+            unpriced_models,
+            mirrored,
+            canary_bucket,
         }
     }
 }
@@ -420,16 +467,29 @@ prop_compose! {
 }
 
 prop_compose! {
+    fn source_stats()(
+        source in proptest::sample::select(FeedbackSource::ALL),
+        samples in any::<i64>(),
+        mean in finite(),
+        variance in finite(),
+    ) -> SourceStats {
+        SourceStats { source, samples, mean, variance }
+    }
+}
+
+prop_compose! {
     fn model_stats()(
         model in model(),
-        samples in any::<i64>(),
+        counts in any::<[i64; 4]>(),
         floats in [finite(), finite(), finite(), finite(), finite()],
         p95_latency_ms in any::<i64>(),
         signals in btree_map(text(), finite(), 0..3),
+        sources in vec(source_stats(), 0..3),
+        regressions in btree_map(text(), any::<i64>(), 0..3),
     ) -> ModelStats {
         ModelStats {
             model,
-            samples,
+            samples: counts[0],
             success_rate: floats[0],
             quality_mean: floats[1],
             quality_variance: floats[2],
@@ -437,6 +497,11 @@ prop_compose! {
             p95_latency_ms,
             error_rate: floats[4],
             signals,
+            sources,
+            successes: counts[1],
+            errors: counts[2],
+            regressions,
+            latency_samples: counts[3],
         }
     }
 }
@@ -450,8 +515,20 @@ prop_compose! {
         pinned_model in option::of(model()),
         phase in phase(),
         models in vec(model_stats(), 0..3),
+        constraints_hash in text(),
+        route_version in any::<i64>(),
     ) -> RouteEntry {
-        RouteEntry { route, baseline_model, mode, canary_percent, pinned_model, phase, models }
+        RouteEntry {
+            route,
+            baseline_model,
+            mode,
+            canary_percent,
+            pinned_model,
+            phase,
+            models,
+            constraints_hash,
+            route_version,
+        }
     }
 }
 
@@ -497,6 +574,38 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    fn route_configured()(
+        envelope in envelope(),
+        route in route(),
+        baseline_model in model(),
+        candidates in vec(model(), 0..4),
+        mode in proptest::sample::select(RouteMode::ALL),
+        canary_percent in option::of(percent()),
+        mirror_fraction in option::of(unit()),
+        mirror_spend_cap_usd in option::of(usd()),
+        category in option::of(text()),
+        changed_by in text(),
+        deleted in any::<bool>(),
+        sequence in any::<i64>(),
+    ) -> RouteConfigured {
+        RouteConfigured {
+            envelope,
+            route,
+            baseline_model,
+            candidates,
+            mode,
+            canary_percent,
+            mirror_fraction,
+            mirror_spend_cap_usd,
+            category,
+            changed_by,
+            deleted,
+            sequence,
+        }
+    }
+}
+
 /// Any event of any kind.
 pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
@@ -511,5 +620,6 @@ pub fn event() -> impl Strategy<Value = Event> {
         routing_table_updated().prop_map(Event::from),
         api_key_created().prop_map(Event::from),
         api_key_revoked().prop_map(Event::from),
+        route_configured().prop_map(Event::from),
     ]
 }

@@ -149,6 +149,118 @@ fn signing_payload_covers_everything_but_the_signature() -> Result<()> {
     Ok(())
 }
 
+/// The signing payload of the frozen v1 decision sample, as v1 code computed it.
+const V1_SAMPLE_PAYLOAD: &str = "{\"baseline_model\":\"large-careful\",\"canary_percent\":10,\
+     \"candidates\":[{\"cost\":0.12,\"estimated_cost_usd\":0.0003,\"feedback\":0.78,\
+     \"model\":\"small-fast\",\"score\":0.81,\"success\":0.99},\
+     {\"filtered_reason\":\"min_quality\",\"model\":\"tiny\"}],\
+     \"chosen_model\":\"small-fast\",\"confidence\":0.87,\"constraints\":[{\"limit\":0.05,\
+     \"name\":\"max_regression\",\"observed\":0.012,\"passed\":true}],\
+     \"decision_id\":\"dec-0001\",\
+     \"envelope\":{\"event_id\":\"019ab5d3-6e80-7000-8000-000000000003\",\
+     \"event_time\":1764000000123456,\"org\":\"acme\",\"partition_key\":\"sess-42\",\
+     \"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\"},\
+     \"evidence\":{\"regressions\":{\"0-5%\":3,\"5-10%\":1},\"samples\":1204,\
+     \"score_gap\":0.04,\"variance\":0.002},\
+     \"explanation\":\"small-fast meets every constraint at 18% of the baseline cost\",\
+     \"explanation_language\":\"en\",\"mode\":\"canary\",\"phase\":2,\
+     \"reason\":\"cheapest_meeting_constraints\",\"request_id\":\"req-0001\",\
+     \"reversible\":true,\"route\":\"support\",\"routing_table_version\":41,\"seed\":7311092,\
+     \"served_model\":\"small-fast\",\"session_id\":\"sess-42\",\
+     \"signals\":[{\"contribution\":0.32,\"samples\":212,\"source\":\"nps\",\"value\":0.8,\
+     \"weight\":0.4}],\"signing_key_id\":\"router-2026-01\"}";
+
+#[test]
+fn a_v1_decision_keeps_its_signing_payload() -> Result<()> {
+    // A decision signed before v2 must still verify: the fields v2 added read back as their
+    // defaults and must not enter the payload.
+    let hex_text =
+        std::fs::read_to_string(crate::schemas_dir().join("samples/route_decided/v1.bin.hex"))?;
+    let codec = Codec::new()?;
+    let Event::RouteDecided(decision) = codec.decode(&hex::decode(hex_text.trim())?)? else {
+        anyhow::bail!("the v1 sample is not a decision");
+    };
+    assert_eq!(decision.features, RequestFeatures::default());
+    assert_eq!(decision.score_weights, ScoreWeights::default());
+    assert_eq!(
+        String::from_utf8(decision.signing_payload()?)?,
+        V1_SAMPLE_PAYLOAD
+    );
+    Ok(())
+}
+
+/// A change to one field of a decision.
+type Edit = fn(&mut RouteDecided);
+
+#[test]
+fn signing_payload_covers_every_v2_field() -> Result<()> {
+    let Event::RouteDecided(decision) = sample(EventKind::RouteDecided)? else {
+        anyhow::bail!("sample is not a decision");
+    };
+    let payload = decision.signing_payload()?;
+    let text = String::from_utf8(payload.clone())?;
+    for member in [
+        "\"features\":{",
+        "\"score_weights\":{",
+        "\"constraints_hash\":\"",
+        "\"route_version\":3",
+        "\"unpriced_models\":[\"tiny\"]",
+        "\"canary_bucket\":731",
+    ] {
+        assert!(text.contains(member), "{member} missing from {text}");
+    }
+    let edits: [(&str, Edit); 8] = [
+        ("features", |d| d.features.input_tokens += 1),
+        ("score_weights", |d| d.score_weights.cost = 0.25),
+        ("constraints_hash", |d| d.constraints_hash.clear()),
+        ("route_version", |d| d.route_version = 0),
+        ("unpriced_models", |d| d.unpriced_models.clear()),
+        ("mirrored", |d| d.mirrored = true),
+        ("canary_bucket", |d| d.canary_bucket = Some(0)),
+        ("canary_bucket", |d| d.canary_bucket = None),
+    ];
+    for (field, edit) in edits {
+        let mut edited = decision.clone();
+        edit(&mut edited);
+        assert_ne!(edited.signing_payload()?, payload, "{field} is not covered");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_decision_at_the_v2_defaults_signs_like_its_v1_reading() -> Result<()> {
+    let Event::RouteDecided(mut decision) = sample(EventKind::RouteDecided)? else {
+        anyhow::bail!("sample is not a decision");
+    };
+    decision.features = RequestFeatures::default();
+    decision.score_weights = ScoreWeights::default();
+    decision.constraints_hash = String::new();
+    decision.route_version = 0;
+    decision.unpriced_models = Vec::new();
+    decision.mirrored = false;
+    decision.canary_bucket = None;
+    let codec = Codec::new()?;
+    let Event::RouteDecided(through_v1) =
+        codec.decode(&codec.encode_as_version(&decision.clone().into(), 1)?)?
+    else {
+        anyhow::bail!("decoded another kind");
+    };
+    assert_eq!(through_v1, decision);
+    let text = String::from_utf8(decision.signing_payload()?)?;
+    for field in [
+        "features",
+        "score_weights",
+        "constraints_hash",
+        "route_version",
+        "unpriced_models",
+        "mirrored",
+        "canary_bucket",
+    ] {
+        assert!(!text.contains(&format!("\"{field}\"")), "{field} in {text}");
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
     fn any_chain_verifies(sets in proptest::collection::vec(arbitrary::constraints(), 1..5), route in arbitrary::text()) {

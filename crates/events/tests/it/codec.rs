@@ -23,6 +23,28 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
     match &mut event {
         Event::RequestReceived(e) if version < 2 => e.client = None,
         Event::FeedbackSubmitted(e) if version < 2 => e.labels = BTreeMap::new(),
+        Event::RouteDecided(e) if version < 2 => {
+            e.features = RequestFeatures::default();
+            e.score_weights = ScoreWeights::default();
+            e.constraints_hash = String::new();
+            e.route_version = 0;
+            e.unpriced_models = Vec::new();
+            e.mirrored = false;
+            e.canary_bucket = None;
+        }
+        Event::RoutingTableUpdated(e) if version < 2 => {
+            for route in &mut e.routes {
+                route.constraints_hash = String::new();
+                route.route_version = 0;
+                for stats in &mut route.models {
+                    stats.sources = Vec::new();
+                    stats.successes = 0;
+                    stats.errors = 0;
+                    stats.regressions = BTreeMap::new();
+                    stats.latency_samples = 0;
+                }
+            }
+        }
         _ => {}
     }
     event
@@ -166,6 +188,43 @@ fn out_of_range_values_on_the_wire_are_rejected_not_clamped() -> Result<()> {
     assert!(
         matches!(err, Some(CodecError::Invalid { ref source, .. }) if source.path == "score"),
         "{err:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_canary_bucket_out_of_range_is_rejected() -> Result<()> {
+    let codec = codec();
+    let Event::RouteDecided(mut decided) = sample(EventKind::RouteDecided)? else {
+        anyhow::bail!("sample is not a decision");
+    };
+    for bucket in [RouteDecided::CANARY_BUCKETS, -1] {
+        decided.canary_bucket = Some(bucket);
+        let err = codec.decode(&codec.encode(&decided.clone().into())?).err();
+        assert!(
+            matches!(err, Some(CodecError::Invalid { ref source, .. }) if source.path == "canary_bucket"),
+            "{bucket}: {err:?}"
+        );
+    }
+    decided.canary_bucket = Some(RouteDecided::CANARY_BUCKETS - 1);
+    assert_eq!(
+        codec.decode(&codec.encode(&decided.clone().into())?)?,
+        Event::RouteDecided(decided)
+    );
+    Ok(())
+}
+
+#[test]
+fn route_configurations_are_compacted_control_records_keyed_by_route() -> Result<()> {
+    let event = sample(EventKind::RouteConfigured)?;
+    let Event::RouteConfigured(configured) = &event else {
+        anyhow::bail!("sample is not a route configuration");
+    };
+    assert_eq!(event.topic(), Topic::Control);
+    assert_eq!(event.topic().cleanup(), Cleanup::Compact);
+    assert_eq!(
+        event.partition_key(),
+        &PartitionKey::route(&configured.envelope.org, &configured.route)
     );
     Ok(())
 }

@@ -145,6 +145,24 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             canary_percent: Some(Percent::new(10)?),
             signature: "c2lnbmF0dXJlLXBsYWNlaG9sZGVy".into(),
             signing_key_id: "router-2026-01".into(),
+            features: RequestFeatures {
+                input_tokens: 459,
+                max_output_tokens: 512,
+                tools: false,
+                json_schema: true,
+                vision: false,
+                stream: true,
+            },
+            score_weights: ScoreWeights {
+                success: 0.3,
+                feedback: 0.5,
+                cost: 0.2,
+            },
+            constraints_hash: sample_constraints_hash(),
+            route_version: 3,
+            unpriced_models: vec![ModelName::new("tiny")],
+            mirrored: false,
+            canary_bucket: Some(731),
         }
         .into(),
         EventKind::FeedbackSubmitted => FeedbackSubmitted {
@@ -199,14 +217,7 @@ pub fn sample(kind: EventKind) -> Result<Event> {
         }
         .into(),
         EventKind::ConstraintsChanged => {
-            let constraints = Constraints {
-                max_regression: Some(0.05),
-                min_quality: Some(0.7),
-                max_cost_per_request: Some(0.01),
-                min_samples: Some(200),
-                rollback_threshold: Some(3),
-                ..Constraints::default()
-            };
+            let constraints = sample_constraints();
             let route = RouteName::new("support");
             let hash = ConstraintsChanged::compute_hash("", &constraints, &route, 0);
             ConstraintsChanged {
@@ -241,7 +252,27 @@ pub fn sample(kind: EventKind) -> Result<Event> {
                     p95_latency_ms: 1_900,
                     error_rate: 0.01,
                     signals: BTreeMap::from([("judge".into(), 0.74), ("nps".into(), 0.8)]),
+                    sources: vec![
+                        SourceStats {
+                            source: FeedbackSource::Judge,
+                            samples: 310,
+                            mean: 0.74,
+                            variance: 0.0031,
+                        },
+                        SourceStats {
+                            source: FeedbackSource::Nps,
+                            samples: 212,
+                            mean: 0.8,
+                            variance: 0.0425,
+                        },
+                    ],
+                    successes: 1_192,
+                    errors: 12,
+                    regressions: BTreeMap::from([("0-5%".into(), 3), ("5-10%".into(), 1)]),
+                    latency_samples: 1_204,
                 }],
+                constraints_hash: sample_constraints_hash(),
+                route_version: 3,
             }],
             source_offsets: BTreeMap::from([
                 ("feedback/0".into(), 5_120),
@@ -264,5 +295,41 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             reason: Some("rotated".into()),
         }
         .into(),
+        EventKind::RouteConfigured => RouteConfigured {
+            envelope: envelope("019ab5d4-8000-7000-8000-00000000000c", "acme/support")?,
+            route: RouteName::new("support"),
+            baseline_model: ModelName::new("large-careful"),
+            candidates: vec![
+                ModelName::new("large-careful"),
+                ModelName::new("small-fast"),
+                ModelName::new("tiny"),
+            ],
+            mode: RouteMode::Canary,
+            canary_percent: Some(Percent::new(10)?),
+            mirror_fraction: Some(UnitScore::new(0.05)?),
+            mirror_spend_cap_usd: Some(Usd::new(2.5)?),
+            category: Some("general".into()),
+            changed_by: "admin@acme.example".into(),
+            deleted: false,
+            sequence: 3,
+        }
+        .into(),
     })
+}
+
+/// Returns the constraints of the sample constraints change.
+fn sample_constraints() -> Constraints {
+    Constraints {
+        max_regression: Some(0.05),
+        min_quality: Some(0.7),
+        max_cost_per_request: Some(0.01),
+        min_samples: Some(200),
+        rollback_threshold: Some(3),
+        ..Constraints::default()
+    }
+}
+
+/// Returns the hash of the sample constraints change: the head of the sample route's chain.
+fn sample_constraints_hash() -> String {
+    ConstraintsChanged::compute_hash("", &sample_constraints(), &RouteName::new("support"), 0)
 }
