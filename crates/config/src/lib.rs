@@ -35,6 +35,7 @@
 mod env;
 mod error;
 mod raw;
+mod routing;
 mod validate;
 
 use std::path::PathBuf;
@@ -45,12 +46,17 @@ use figment::providers::{Format, Toml};
 pub use env::{ENV_PREFIX, ENV_SEPARATOR, EnvVars};
 pub use error::{ConfigError, Origin};
 pub use raw::{
-    FsyncMode, LogFormat, RawAuth, RawConfig, RawGateway, RawLog, RawRoute, RawSchemaRegistry,
-    RawServer, RawStore, RawTelemetry, RouteMode,
+    FsyncMode, LogFormat, RawAuth, RawConfig, RawConstraints, RawGateway, RawLearning, RawLog,
+    RawRoute, RawRouting, RawSchemaRegistry, RawScoreWeights, RawServer, RawStore, RawTelemetry,
+    RouteMode,
+};
+pub use routing::{
+    ConstraintsConfig, DEFAULT_CATEGORY, LearningConfig, RouteConfig, RoutingConfig,
+    SUPPORTED_LANGUAGES, ScoreWeightsConfig, SigningKeyFile, valid_category, valid_model_id,
 };
 pub use validate::{
     AuthConfig, Config, GatewayConfig, GroupCommitConfig, LogBackend, LogConfig, PlatformDirs,
-    RouteConfig, SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
+    SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
     resolve_data_dir,
 };
 

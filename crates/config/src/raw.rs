@@ -32,7 +32,10 @@ pub struct RawConfig {
     pub schema_registry: RawSchemaRegistry,
     pub auth: RawAuth,
     pub gateway: RawGateway,
+    /// `[routes.<name>]`.
     pub routes: std::collections::BTreeMap<String, RawRoute>,
+    /// `[routing]`: settings shared by every route.
+    pub routing: RawRouting,
     /// `[providers.<name>]`: kept raw here; the provider crate parses each table (its `kind`
     /// selects the adapter) so this crate does not depend on every adapter's options.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,
@@ -61,12 +64,111 @@ pub struct RawGateway {
 }
 
 /// `[routes.<name>]`.
+///
+/// A route added by an operator's file gets no keys from `default.toml`, so the keys after
+/// `mode` are optional here; their defaults are documented in `default.toml` and applied by
+/// validation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
+    /// The model served when in doubt.
     pub baseline: String,
+    /// Models the router may choose instead.
     pub candidates: Vec<String>,
+    /// Rollout mode.
     pub mode: RouteMode,
+    /// Share of sessions (0..=100) the router's choice serves in canary mode; default 0.
+    #[serde(default)]
+    pub canary_percent: Option<i64>,
+    /// Share of shadow-mode requests (0..=1) also sent to the router's choice; default 0.
+    #[serde(default)]
+    pub mirror_fraction: Option<f64>,
+    /// Most spent on mirrored requests per UTC day, in USD; absent = no cap.
+    #[serde(default)]
+    pub mirror_daily_cap_usd: Option<f64>,
+    /// Category that picks the benchmark priors; default `general`.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The route's own constraints; absent = `[routing.default_constraints]`.
+    #[serde(default)]
+    pub constraints: Option<RawConstraints>,
+}
+
+/// The nine route constraints as written; an absent key is not enforced.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConstraints {
+    /// Largest quality drop versus the baseline, as a fraction (0..=1).
+    #[serde(default)]
+    pub max_regression: Option<f64>,
+    /// Minimum quality score (0..=1).
+    #[serde(default)]
+    pub min_quality: Option<f64>,
+    /// Maximum error rate (0..=1).
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+    /// Largest cost increase versus the baseline, as a fraction (>= -1).
+    #[serde(default)]
+    pub max_cost_increase: Option<f64>,
+    /// Most USD per request (>= 0).
+    #[serde(default)]
+    pub max_cost_per_request: Option<f64>,
+    /// p95 latency limit in milliseconds (>= 1).
+    #[serde(default)]
+    pub max_p95_latency_ms: Option<i64>,
+    /// Minimum confidence (0..=1).
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+    /// Samples needed before routing away from the baseline (>= 0).
+    #[serde(default)]
+    pub min_samples: Option<i64>,
+    /// Regressions that trigger an automatic rollback (>= 1).
+    #[serde(default)]
+    pub rollback_threshold: Option<i64>,
+}
+
+/// `[routing]`: what every route shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    /// `[routing.score_weights]`.
+    pub score_weights: RawScoreWeights,
+    /// `[routing.default_constraints]`.
+    pub default_constraints: RawConstraints,
+    /// `[routing.learning]`.
+    pub learning: RawLearning,
+    /// Ed25519 PKCS#8 key that signs decisions; empty = `<data_dir>/keys/decision-signing.pk8`.
+    pub signing_key_file: String,
+    /// Language of decision explanations when the request does not ask for one.
+    pub default_language: String,
+    /// Operator benchmark priors (the format of `crates/router/priors.toml`); empty = none.
+    pub priors_file: String,
+}
+
+/// `[routing.score_weights]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScoreWeights {
+    /// Weight of the success rate.
+    pub success: f64,
+    /// Weight of the blended feedback.
+    pub feedback: f64,
+    /// Weight of the cost relative to the baseline.
+    pub cost: f64,
+}
+
+/// `[routing.learning]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLearning {
+    /// Judge plus admin samples that move a route to phase 1.
+    pub phase1_min_samples: i64,
+    /// Session-NPS samples that move a route to phase 2.
+    pub phase2_min_samples: i64,
+    /// Samples at which an org source earns half of its phase weight.
+    pub half_weight_samples: f64,
+    /// Standard deviation of a benchmark prior as an estimate of org quality.
+    pub prior_sd: f64,
 }
 
 /// A route's rollout mode.

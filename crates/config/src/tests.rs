@@ -485,3 +485,239 @@ fn defaults_in_roots_the_embedded_backends_in_the_given_directory() {
         LogBackend::Embedded("/tmp/sy-test/log".into())
     );
 }
+
+#[test]
+fn routing_defaults_are_the_published_ones() {
+    let config = Config::defaults_in("/tmp/sy-test").unwrap();
+    let routing = &config.routing;
+    assert_eq!(
+        routing.score_weights,
+        ScoreWeightsConfig {
+            success: 0.4,
+            feedback: 0.4,
+            cost: 0.2
+        }
+    );
+    assert_eq!(
+        routing.default_constraints,
+        ConstraintsConfig {
+            max_regression: Some(0.05),
+            min_confidence: Some(0.8),
+            rollback_threshold: Some(3),
+            ..ConstraintsConfig::default()
+        }
+    );
+    assert_eq!(
+        routing.learning,
+        LearningConfig {
+            phase1_min_samples: 20,
+            phase2_min_samples: 10,
+            half_weight_samples: 10.0,
+            prior_sd: 0.04
+        }
+    );
+    assert_eq!(
+        routing.signing_key,
+        SigningKeyFile::Generated("/tmp/sy-test/keys/decision-signing.pk8".into())
+    );
+    assert_eq!(routing.default_language, "en");
+    assert_eq!(routing.priors_file, None);
+
+    let default = &config.routes[0];
+    assert_eq!(default.name, "default");
+    assert_eq!(default.baseline, "demo/large");
+    assert_eq!(default.candidates, ["demo/small", "demo/medium"]);
+    assert_eq!(default.canary_percent, 0);
+    assert_eq!(default.mirror_fraction, 0.0);
+    assert_eq!(default.mirror_daily_cap_usd, None);
+    assert_eq!(default.category, "general");
+    assert!(!default.own_constraints);
+    assert_eq!(default.constraints, routing.default_constraints);
+}
+
+#[test]
+fn a_route_with_its_own_constraints_uses_exactly_them() {
+    jail(|jail| {
+        jail.create_file(
+            "routes.toml",
+            r#"
+[routes.support]
+baseline = "demo/large"
+candidates = ["demo/small"]
+mode = "canary"
+canary_percent = 10
+mirror_fraction = 0.25
+mirror_daily_cap_usd = 5
+category = "code"
+[routes.support.constraints]
+max_cost_increase = -0.5
+max_p95_latency_ms = 2000
+
+[routes.bare]
+baseline = "demo/large"
+candidates = []
+mode = "off"
+constraints = {}
+"#,
+        )?;
+        let config = load(&[jail.directory().join("routes.toml")], EnvVars::none())
+            .map_err(|e| e.to_string())?;
+        let route = |name: &str| config.routes.iter().find(|r| r.name == name).cloned();
+        let support = route("support").ok_or("no support route")?;
+        assert_eq!(support.mode, RouteMode::Canary);
+        assert_eq!(support.canary_percent, 10);
+        assert_eq!(support.mirror_fraction, 0.25);
+        assert_eq!(support.mirror_daily_cap_usd, Some(5.0));
+        assert_eq!(support.category, "code");
+        assert!(support.own_constraints);
+        assert_eq!(
+            support.constraints,
+            ConstraintsConfig {
+                max_cost_increase: Some(-0.5),
+                max_p95_latency_ms: Some(2000),
+                ..ConstraintsConfig::default()
+            }
+        );
+        let bare = route("bare").ok_or("no bare route")?;
+        assert!(bare.own_constraints);
+        assert_eq!(bare.constraints, ConstraintsConfig::default());
+        // `default` sets none of its own: the defaults apply.
+        let default = route("default").ok_or("no default route")?;
+        assert_eq!(default.constraints, config.routing.default_constraints);
+        Ok(())
+    });
+}
+
+#[test]
+fn constraint_out_of_range_names_the_key_and_the_file() {
+    jail(|jail| {
+        jail.create_file(
+            "x.toml",
+            "[routes.default.constraints]\nrollback_threshold = 0\n",
+        )?;
+        let file = jail.directory().join("x.toml");
+        let error = load(std::slice::from_ref(&file), EnvVars::none()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "config error: `routes.default.constraints.rollback_threshold` (in {}): must be at least 1, got 0",
+                file.display()
+            )
+        );
+        jail.create_file(
+            "y.toml",
+            "[routes.default.constraints]\nmax_cost_increase = -1.5\n",
+        )?;
+        let error = load(&[jail.directory().join("y.toml")], EnvVars::none()).unwrap_err();
+        assert_eq!(
+            error.key(),
+            Some("routes.default.constraints.max_cost_increase")
+        );
+        jail.create_file(
+            "z.toml",
+            "[routes.default.constraints]\nmax_regresion = 0.1\n",
+        )?;
+        let error = load(&[jail.directory().join("z.toml")], EnvVars::none()).unwrap_err();
+        assert_eq!(
+            error.key(),
+            Some("routes.default.constraints.max_regresion")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn routing_values_from_env_name_the_variable() {
+    let cases = [
+        (
+            "SWITCHYARD__ROUTES__DEFAULT__CANARY_PERCENT",
+            "101",
+            "routes.default.canary_percent",
+        ),
+        (
+            "SWITCHYARD__ROUTES__DEFAULT__MIRROR_FRACTION",
+            "1.5",
+            "routes.default.mirror_fraction",
+        ),
+        (
+            "SWITCHYARD__ROUTES__DEFAULT__CATEGORY",
+            "Has Spaces",
+            "routes.default.category",
+        ),
+        (
+            "SWITCHYARD__ROUTING__DEFAULT_CONSTRAINTS__MIN_CONFIDENCE",
+            "2",
+            "routing.default_constraints.min_confidence",
+        ),
+        (
+            "SWITCHYARD__ROUTING__SCORE_WEIGHTS__COST",
+            "-0.2",
+            "routing.score_weights.cost",
+        ),
+        (
+            "SWITCHYARD__ROUTING__LEARNING__PRIOR_SD",
+            "0",
+            "routing.learning.prior_sd",
+        ),
+        (
+            "SWITCHYARD__ROUTING__DEFAULT_LANGUAGE",
+            "klingon",
+            "routing.default_language",
+        ),
+    ];
+    for (var, value, key) in cases {
+        let error = load(&no_files(), EnvVars::from_vars([(var, value)])).unwrap_err();
+        assert_eq!(error.key(), Some(key), "{var}={value}: {error}");
+        assert_eq!(
+            error.origin(),
+            Some(&Origin::EnvVar(var.into())),
+            "{var}={value}: {error}"
+        );
+        assert!(!error.to_string().contains('\n'));
+    }
+    let config = load(
+        &no_files(),
+        EnvVars::from_vars([
+            ("SWITCHYARD__ROUTES__DEFAULT__MODE", "shadow"),
+            ("SWITCHYARD__ROUTES__DEFAULT__MIRROR_FRACTION", "0.1"),
+            ("SWITCHYARD__ROUTING__SIGNING_KEY_FILE", "/etc/sy/key.pk8"),
+            ("SWITCHYARD__ROUTING__PRIORS_FILE", "/etc/sy/priors.toml"),
+            ("SWITCHYARD__ROUTING__DEFAULT_LANGUAGE", "PT"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.routes[0].mode, RouteMode::Shadow);
+    assert_eq!(config.routes[0].mirror_fraction, 0.1);
+    assert_eq!(
+        config.routing.signing_key,
+        SigningKeyFile::Configured("/etc/sy/key.pk8".into())
+    );
+    assert_eq!(
+        config.routing.priors_file,
+        Some(PathBuf::from("/etc/sy/priors.toml"))
+    );
+    assert_eq!(config.routing.default_language, "pt");
+}
+
+#[test]
+fn the_baseline_is_not_a_candidate_and_candidates_are_unique() {
+    let error = load(
+        &no_files(),
+        EnvVars::from_vars([(
+            "SWITCHYARD__ROUTES__DEFAULT__CANDIDATES",
+            "[\"demo/small\", \"demo/large\"]",
+        )]),
+    )
+    .unwrap_err();
+    assert_eq!(error.key(), Some("routes.default.candidates"));
+    assert!(error.to_string().contains("lists the baseline"), "{error}");
+    let error = load(
+        &no_files(),
+        EnvVars::from_vars([(
+            "SWITCHYARD__ROUTES__DEFAULT__CANDIDATES",
+            "[\"demo/small\", \"demo/small\"]",
+        )]),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("twice"), "{error}");
+}

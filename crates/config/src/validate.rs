@@ -13,6 +13,7 @@ use crate::error::ConfigError;
 use crate::raw::{
     FsyncMode, LogFormat, RawConfig, RawLog, RawSchemaRegistry, RawServer, RawStore, RawTelemetry,
 };
+use crate::routing::{RouteConfig, RoutingConfig, validate_routes};
 
 /// The validated configuration, passed down explicitly to whatever needs it (never global).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     /// `[routes.*]`, in name order.
     pub routes: Vec<RouteConfig>,
+    /// `[routing]`: settings every route shares.
+    pub routing: RoutingConfig,
     /// `[providers.<name>]` tables, parsed by the provider crate at start-up.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,
     /// `[[models]]` operator catalog rows, parsed by the provider crate at start-up.
@@ -67,64 +70,6 @@ pub struct GatewayConfig {
     pub max_retry_after: Duration,
     /// A stream with no first chunk by then fails over.
     pub first_token_timeout: Duration,
-}
-
-/// One route: a kind of traffic with its baseline, candidates and rollout mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RouteConfig {
-    /// The route's name.
-    pub name: String,
-    /// The default model (`provider/model`).
-    pub baseline: String,
-    /// Cheaper models the router may pick.
-    pub candidates: Vec<String>,
-    /// Rollout mode.
-    pub mode: crate::raw::RouteMode,
-}
-
-fn validate_routes(
-    routes: std::collections::BTreeMap<String, crate::raw::RawRoute>,
-) -> Result<Vec<RouteConfig>, ConfigError> {
-    let mut out = Vec::new();
-    for (name, route) in routes {
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        if !valid_name {
-            return Err(ConfigError::invalid(
-                &format!("routes.{name}"),
-                "route names are letters, digits, `-`, `_` and `.`",
-            ));
-        }
-        for (key, model) in std::iter::once(("baseline", &route.baseline))
-            .chain(route.candidates.iter().map(|c| ("candidates", c)))
-        {
-            if model
-                .split_once('/')
-                .is_none_or(|(p, m)| p.is_empty() || m.is_empty())
-            {
-                return Err(ConfigError::invalid(
-                    &format!("routes.{name}.{key}"),
-                    format!("model {model:?} must be written provider/model, e.g. \"demo/large\""),
-                ));
-            }
-        }
-        out.push(RouteConfig {
-            name,
-            baseline: route.baseline,
-            candidates: route.candidates,
-            mode: route.mode,
-        });
-    }
-    if !out.iter().any(|r| r.name == "default") {
-        return Err(ConfigError::invalid(
-            "routes.default",
-            "a route named `default` is required (requests that name no route use it)",
-        ));
-    }
-    Ok(out)
 }
 
 /// `[server]`: the HTTP listener.
@@ -293,6 +238,7 @@ impl RawConfig {
     /// Like [`validate`](RawConfig::validate), with explicit platform directories.
     pub fn validate_with(self, platform: &PlatformDirs) -> Result<Config, ConfigError> {
         let data_dir = resolve_data_dir(self.data_dir.as_deref(), platform)?;
+        let routing = self.routing.validate(&data_dir)?;
         Ok(Config {
             server: self.server.validate()?,
             log: self.log.validate(&data_dir)?,
@@ -337,7 +283,8 @@ impl RawConfig {
                     1..=3_600_000,
                 )?),
             },
-            routes: validate_routes(self.routes)?,
+            routes: validate_routes(self.routes, &routing)?,
+            routing,
             providers: self.providers,
             models: self.models,
             data_dir,
