@@ -481,8 +481,8 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
                 }
                 RouteMode::Canary => {
                     canary_bucket = Some(req.canary_bucket);
-                    canary_percent = Some(policy.canary_percent);
-                    let inside = f64::from(req.canary_bucket) < policy.canary_percent * 100.0;
+                    canary_percent = Some(f64::from(policy.canary_percent));
+                    let inside = req.canary_bucket < u32::from(policy.canary_percent) * 100;
                     if chosen != policy.baseline {
                         if inside {
                             reason = ReasonCode::CanaryIn;

@@ -24,6 +24,7 @@ mod priors;
 mod score;
 pub mod sign;
 mod stats;
+pub mod trace;
 
 pub use constraints::{CONSTRAINT_NAMES, Check};
 pub use decide::{
@@ -36,3 +37,4 @@ pub use score::{ModelScore, Signal};
 pub use sign::{DecisionSigner, PublicKey, SignError};
 pub use stats::{ModelStats, RouteStats, RoutingTable, SourceStat};
 pub use switchyard_providers::Needs;
+pub use trace::{TraceIds, build_trace, features_of, needs_of};

@@ -147,8 +147,8 @@ pub struct RoutePolicy {
     pub candidates: Vec<String>,
     /// How the router's choice is applied.
     pub mode: RouteMode,
-    /// In canary mode, the share of sessions (0..=100) served by the router's choice.
-    pub canary_percent: f64,
+    /// In canary mode, the share of sessions (0..=100 percent) served by the router's choice.
+    pub canary_percent: u8,
     /// In shadow mode, the share of requests (0..=1) also sent to the router's choice.
     pub mirror_fraction: f64,
     /// The route's category, which picks the benchmark priors (`general`, `code`, ...).
@@ -177,7 +177,7 @@ impl RoutePolicy {
             baseline: baseline.into(),
             candidates,
             mode: RouteMode::Live,
-            canary_percent: 0.0,
+            canary_percent: 0,
             mirror_fraction: 0.0,
             category: "general".into(),
             constraints: Constraints::default(),
@@ -204,7 +204,7 @@ impl RoutePolicy {
         {
             return err("score weights must be finite, non-negative and not all zero".into());
         }
-        if !(0.0..=100.0).contains(&self.canary_percent) {
+        if self.canary_percent > 100 {
             return err(format!(
                 "canary_percent {} is outside 0..=100",
                 self.canary_percent

@@ -136,6 +136,11 @@ impl DecisionSigner {
         &self.public
     }
 
+    /// Signs raw bytes (standard base64 of the signature).
+    pub fn sign_bytes(&self, payload: &[u8]) -> String {
+        STANDARD.encode(self.pair.sign(payload).as_ref())
+    }
+
     /// Signs a trace in place: sets `signing_key_id`, then `signature`.
     pub fn sign(&self, decision: &mut RouteDecided) -> Result<(), SignError> {
         decision.signing_key_id.clone_from(&self.public.key_id);

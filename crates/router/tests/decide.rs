@@ -441,7 +441,7 @@ fn canary_is_sticky_per_session_and_proportional() {
     let mut p = policy();
     p.candidates = vec!["p/cheap".into()];
     p.mode = RouteMode::Canary;
-    p.canary_percent = 30.0;
+    p.canary_percent = 30;
     let mut inside = 0;
     for session in 0..2000 {
         let sid = format!("s-{session}");
@@ -468,12 +468,12 @@ fn canary_is_sticky_per_session_and_proportional() {
         (500..700).contains(&inside),
         "{inside} of 2000 sessions at 30%"
     );
-    p.canary_percent = 0.0;
+    p.canary_percent = 0;
     assert_eq!(
         run(&w, &p, Some(&s), None, &request(needs())).served,
         "p/base"
     );
-    p.canary_percent = 100.0;
+    p.canary_percent = 100;
     assert_eq!(
         run(&w, &p, Some(&s), None, &request(needs())).served,
         "p/cheap"
@@ -622,7 +622,7 @@ proptest! {
         p.candidates = vec!["p/cheap".into(), "p/mid".into()];
         p.constraints = constraints;
         p.mode = mode;
-        p.canary_percent = 50.0;
+        p.canary_percent = 50;
         let s = stats(&[("p/base", base), ("p/cheap", cheap.clone()), ("p/mid", mid.clone())]);
         let req = Request {
             needs: Needs { input_tokens, max_output_tokens: 400, ..Needs::default() },
