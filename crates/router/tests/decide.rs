@@ -1,4 +1,5 @@
 //! The router's decisions: constraints, capability filter, rollout modes, pins, determinism.
+#![expect(clippy::expect_used, reason = "test helpers outside #[test] functions")]
 
 use std::collections::BTreeMap;
 
