@@ -1,0 +1,306 @@
+//! The fold: decisions, responses, feedback and judge scores into one record per decision.
+//!
+//! Pure over its state: no clock, no I/O besides the staged state. Everything that can arrive
+//! about a decision is an [`Outcome`] fragment, and merging fragments is commutative,
+//! associative and idempotent, so the records do not depend on the order in which the four
+//! topics are consumed, nor on redelivery:
+//!
+//! - a fragment whose decision is known is merged into the decision's record;
+//! - otherwise it waits in a pending table (by decision id for responses and judge scores, by
+//!   request id for feedback), and the decision, when it arrives, takes the pending fragments
+//!   in and deletes them.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchyard_events::{
+    DecisionId, Event, FeedbackSubmitted, JudgeOutcome, JudgeScored, OrgId, RequestId,
+    ResponseCompleted, RouteDecided, Target,
+};
+use switchyard_processor::{Input, Output, ProcessError, Processor, StagedState, Topic};
+use switchyard_store::{StateStore, Table};
+
+use crate::record::ResponseOutcome;
+use crate::state::{
+    BY_REQUEST, Outcome, PENDING_BY_DECISION, PENDING_BY_REQUEST, RECORDS, ScoreEntry,
+    StoredDecision, org_key,
+};
+
+/// The processor's consumer group (and checkpoint namespace).
+pub const GROUP: &str = "decisions";
+
+/// The topics the read model consumes.
+pub const INPUTS: &[Topic] = &[
+    Topic::Decisions,
+    Topic::Responses,
+    Topic::Feedback,
+    Topic::JudgeScores,
+];
+
+/// The decisions read model as a [`Processor`]: run it in a
+/// [`ProcessorRuntime`](switchyard_processor::ProcessorRuntime). It emits no events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecisionsProcessor;
+
+impl Processor for DecisionsProcessor {
+    fn group(&self) -> &'static str {
+        GROUP
+    }
+
+    fn inputs(&self) -> &'static [Topic] {
+        INPUTS
+    }
+
+    async fn process<S: StateStore>(
+        &self,
+        input: &Input,
+        state: &mut StagedState<'_, S>,
+        _out: &mut Output,
+    ) -> Result<(), ProcessError> {
+        match &input.event {
+            Event::RouteDecided(decision) => on_decision(decision, state).await,
+            Event::ResponseCompleted(response) => on_response(response, state).await,
+            Event::FeedbackSubmitted(feedback) => on_feedback(feedback, state).await,
+            Event::JudgeScored(judged) => on_judged(judged, state).await,
+            // Other kinds never reach these topics; nothing to fold.
+            _ => Ok(()),
+        }
+    }
+}
+
+fn require(what: &str, value: &str) -> Result<(), ProcessError> {
+    if value.is_empty() {
+        Err(ProcessError::poison(format!("{what} is empty")))
+    } else {
+        Ok(())
+    }
+}
+
+async fn read_json<T: DeserializeOwned, S: StateStore>(
+    state: &StagedState<'_, S>,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>, ProcessError> {
+    match state.get(table, key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}"))),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProcessError> {
+    serde_json::to_vec(value)
+        .map_err(|e| ProcessError::fatal(format!("cannot serialise state: {e}")))
+}
+
+/// Writes a decision's record and its index entries.
+fn write_decision<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    stored: &StoredDecision,
+) -> Result<(), ProcessError> {
+    state.put(
+        RECORDS,
+        org_key(&stored.org, stored.decision_id.as_str()),
+        to_json(stored)?,
+    );
+    let value = to_json(&stored.index_value())?;
+    for (table, key) in stored.index_keys() {
+        state.put(table, key, value.clone());
+    }
+    Ok(())
+}
+
+/// Takes a pending fragment out of its table.
+async fn take_pending<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    table: Table,
+    key: Vec<u8>,
+) -> Result<Option<Outcome>, ProcessError> {
+    let pending = read_json::<Outcome, S>(state, table, &key).await?;
+    if pending.is_some() {
+        state.delete(table, key);
+    }
+    Ok(pending)
+}
+
+async fn on_decision<S: StateStore>(
+    decision: &RouteDecided,
+    state: &mut StagedState<'_, S>,
+) -> Result<(), ProcessError> {
+    let org = &decision.envelope.org;
+    require("org", org.as_str())?;
+    require("decision_id", decision.decision_id.as_str())?;
+    require("request_id", decision.request_id.as_str())?;
+    let record_key = org_key(org, decision.decision_id.as_str());
+    let version = (decision.envelope.event_time, decision.envelope.event_id);
+
+    let mut outcome = Outcome::default();
+    if let Some(existing) = read_json::<StoredDecision, S>(state, RECORDS, &record_key).await? {
+        if (existing.decided_at, existing.decision_event_id) >= version {
+            // A redelivery, or an older event with the same decision id: keep what we have.
+            return Ok(());
+        }
+        for (table, key) in existing.index_keys() {
+            state.delete(table, key);
+        }
+        outcome = existing.outcome;
+    }
+    let decision_json = serde_json::to_value(decision)
+        .map_err(|e| ProcessError::poison(format!("decision does not serialise to JSON: {e}")))?;
+
+    if let Some(pending) = take_pending(state, PENDING_BY_DECISION, record_key.clone()).await? {
+        outcome.merge(pending);
+    }
+    let request_key = org_key(org, decision.request_id.as_str());
+    if let Some(pending) = take_pending(state, PENDING_BY_REQUEST, request_key.clone()).await? {
+        outcome.merge(pending);
+    }
+
+    let stored = StoredDecision {
+        org: org.clone(),
+        decision_id: decision.decision_id.clone(),
+        request_id: decision.request_id.clone(),
+        session_id: decision.session_id.clone(),
+        route: decision.route.clone(),
+        decided_at: decision.envelope.event_time,
+        decision_event_id: decision.envelope.event_id,
+        decision: decision_json,
+        outcome,
+    };
+    write_decision(state, &stored)?;
+
+    // One decision per request is the gateway's rule; should two ever share a request id, the
+    // greater decision id keeps the mapping whatever the order they arrive in.
+    let mapped = state.get(BY_REQUEST, &request_key).await?;
+    let keep_existing = mapped
+        .as_deref()
+        .is_some_and(|current| current >= decision.decision_id.as_str().as_bytes());
+    if !keep_existing {
+        state.put(
+            BY_REQUEST,
+            request_key,
+            decision.decision_id.as_str().as_bytes().to_vec(),
+        );
+    }
+    Ok(())
+}
+
+/// Merges a fragment into the record of `decision`, or parks it until the decision arrives.
+async fn merge_by_decision<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    org: &OrgId,
+    decision: &DecisionId,
+    fragment: Outcome,
+) -> Result<(), ProcessError> {
+    let key = org_key(org, decision.as_str());
+    if let Some(mut stored) = read_json::<StoredDecision, S>(state, RECORDS, &key).await? {
+        let before = stored.outcome.clone();
+        stored.outcome.merge(fragment);
+        if stored.outcome != before {
+            write_decision(state, &stored)?;
+        }
+        return Ok(());
+    }
+    park(state, PENDING_BY_DECISION, key, fragment).await
+}
+
+/// Merges a fragment into the record of the decision of `request`, or parks it.
+async fn merge_by_request<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    org: &OrgId,
+    request: &RequestId,
+    fragment: Outcome,
+) -> Result<(), ProcessError> {
+    let request_key = org_key(org, request.as_str());
+    if let Some(decision) = state.get(BY_REQUEST, &request_key).await? {
+        let decision = String::from_utf8(decision)
+            .map_err(|_| ProcessError::fatal("stored decision id is not UTF-8"))?;
+        return merge_by_decision(state, org, &DecisionId::new(decision), fragment).await;
+    }
+    park(state, PENDING_BY_REQUEST, request_key, fragment).await
+}
+
+async fn park<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    table: Table,
+    key: Vec<u8>,
+    fragment: Outcome,
+) -> Result<(), ProcessError> {
+    let mut pending = read_json::<Outcome, S>(state, table, &key)
+        .await?
+        .unwrap_or_default();
+    let before = pending.clone();
+    pending.merge(fragment);
+    if pending != before {
+        state.put(table, key, to_json(&pending)?);
+    }
+    Ok(())
+}
+
+async fn on_response<S: StateStore>(
+    response: &ResponseCompleted,
+    state: &mut StagedState<'_, S>,
+) -> Result<(), ProcessError> {
+    let org = &response.envelope.org;
+    require("org", org.as_str())?;
+    require("decision_id", response.decision_id.as_str())?;
+    let fragment = Outcome {
+        response: Some(ResponseOutcome::from_event(response)),
+        ..Outcome::default()
+    };
+    merge_by_decision(state, org, &response.decision_id, fragment).await
+}
+
+async fn on_feedback<S: StateStore>(
+    feedback: &FeedbackSubmitted,
+    state: &mut StagedState<'_, S>,
+) -> Result<(), ProcessError> {
+    // Session feedback is about many requests; session-NPS propagation turns it into
+    // per-request feedback (`derived_from` set), which arrives here as request feedback.
+    let Target::Request { request_id } = &feedback.target else {
+        return Ok(());
+    };
+    let org = &feedback.envelope.org;
+    require("org", org.as_str())?;
+    require("request_id", request_id.as_str())?;
+    let mut fragment = Outcome::default();
+    fragment.scores.insert(
+        format!("feedback:{}", feedback.feedback_id),
+        ScoreEntry {
+            source: feedback.source,
+            score: feedback.normalized_score.get(),
+            at: feedback.envelope.event_time,
+            event_id: feedback.envelope.event_id,
+        },
+    );
+    merge_by_request(state, org, request_id, fragment).await
+}
+
+async fn on_judged<S: StateStore>(
+    judged: &JudgeScored,
+    state: &mut StagedState<'_, S>,
+) -> Result<(), ProcessError> {
+    let org = &judged.envelope.org;
+    require("org", org.as_str())?;
+    require("decision_id", judged.decision_id.as_str())?;
+    let mut fragment = Outcome::default();
+    match &judged.outcome {
+        JudgeOutcome::Scored { score } => {
+            fragment.scores.insert(
+                format!("judge:{}", judged.judgement_id),
+                ScoreEntry {
+                    source: switchyard_events::FeedbackSource::Judge,
+                    score: score.get(),
+                    at: judged.envelope.event_time,
+                    event_id: judged.envelope.event_id,
+                },
+            );
+        }
+        JudgeOutcome::Failed { .. } => {
+            fragment
+                .judge_failures
+                .insert(judged.judgement_id.as_str().to_owned());
+        }
+    }
+    merge_by_decision(state, org, &judged.decision_id, fragment).await
+}
