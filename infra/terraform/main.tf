@@ -16,11 +16,19 @@ locals {
     "retention.ms"   = tostring(var.retention_days * local.day_ms)
   }
 
-  # Latest state per key (routing table snapshots per org, pins and constraints per org/route,
-  # control-plane entities): compacted, so a reader starting from the beginning gets the
-  # current value of every key without the whole history.
+  # Latest state per key (routing table snapshots per org, pins per org/route, control-plane
+  # entities): compacted, so a reader starting from the beginning gets the current value of
+  # every key without the whole history.
   compacted_topic_config = {
     "cleanup.policy" = "compact"
+  }
+
+  # The constraints audit chain (a SHA-256 hash chain per org/route): every record kept forever.
+  # Compaction would drop the links a verifier needs; time retention would cut the chain's start.
+  audit_topic_config = {
+    "cleanup.policy"  = "delete"
+    "retention.ms"    = "-1"
+    "retention.bytes" = "-1"
   }
 
   topics = {
@@ -30,7 +38,7 @@ locals {
     "feedback"      = local.event_topic_config
     "judge-scores"  = local.event_topic_config
     "pins"          = local.compacted_topic_config
-    "constraints"   = local.compacted_topic_config
+    "constraints"   = local.audit_topic_config
     "control"       = local.compacted_topic_config
     "routing-table" = local.compacted_topic_config
     "dead-letter" = {

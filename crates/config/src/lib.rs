@@ -53,6 +53,7 @@ pub use raw::{
 pub use routing::{
     ConstraintsConfig, DEFAULT_CATEGORY, LearningConfig, RouteConfig, RoutingConfig,
     SUPPORTED_LANGUAGES, ScoreWeightsConfig, SigningKeyFile, valid_category, valid_model_id,
+    valid_route_name,
 };
 pub use validate::{
     AuthConfig, Config, GatewayConfig, GroupCommitConfig, LogBackend, LogConfig, PlatformDirs,

@@ -134,52 +134,85 @@ impl SigningKeyFile {
     }
 }
 
-impl RawConstraints {
-    /// Checks the ranges; `prefix` is the dotted key of the table, for messages.
-    pub(crate) fn validate(&self, prefix: &str) -> Result<ConstraintsConfig, ConfigError> {
-        let key = |name: &str| format!("{prefix}.{name}");
-        let fraction = |name: &str, value: Option<f64>| -> Result<Option<f64>, ConfigError> {
-            match value {
-                Some(v) if !(v.is_finite() && (0.0..=1.0).contains(&v)) => Err(
-                    ConfigError::invalid(&key(name), format!("must be between 0 and 1, got {v}")),
-                ),
-                other => Ok(other),
+impl ConstraintsConfig {
+    /// The names of the nine constraints, in their canonical order.
+    pub const NAMES: [&'static str; 9] = [
+        "max_regression",
+        "min_quality",
+        "max_error_rate",
+        "max_cost_increase",
+        "max_cost_per_request",
+        "max_p95_latency_ms",
+        "min_confidence",
+        "min_samples",
+        "rollback_threshold",
+    ];
+
+    /// Checks every range; on failure returns the constraint's name and what is wrong with its
+    /// value. The one rule set for the configuration file and the admin API.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let fractions = [
+            ("max_regression", self.max_regression),
+            ("min_quality", self.min_quality),
+            ("max_error_rate", self.max_error_rate),
+            ("min_confidence", self.min_confidence),
+        ];
+        for (name, value) in fractions {
+            if let Some(v) = value
+                && !(v.is_finite() && (0.0..=1.0).contains(&v))
+            {
+                return Err((name, format!("must be between 0 and 1, got {v}")));
             }
-        };
-        let at_least = |name: &str, value: Option<i64>, min: i64| match value {
-            Some(v) if v < min => Err(ConfigError::invalid(
-                &key(name),
-                format!("must be at least {min}, got {v}"),
-            )),
-            other => Ok(other),
-        };
+        }
         if let Some(v) = self.max_cost_increase
             && !(v.is_finite() && v >= -1.0)
         {
-            return Err(ConfigError::invalid(
-                &key("max_cost_increase"),
+            return Err((
+                "max_cost_increase",
                 format!("must be a number >= -1 (-0.5 demands a 50% saving), got {v}"),
             ));
         }
         if let Some(v) = self.max_cost_per_request
             && !(v.is_finite() && v >= 0.0)
         {
-            return Err(ConfigError::invalid(
-                &key("max_cost_per_request"),
+            return Err((
+                "max_cost_per_request",
                 format!("must be a non-negative number of USD, got {v}"),
             ));
         }
-        Ok(ConstraintsConfig {
-            max_regression: fraction("max_regression", self.max_regression)?,
-            min_quality: fraction("min_quality", self.min_quality)?,
-            max_error_rate: fraction("max_error_rate", self.max_error_rate)?,
+        for (name, value, min) in [
+            ("max_p95_latency_ms", self.max_p95_latency_ms, 1),
+            ("min_samples", self.min_samples, 0),
+            ("rollback_threshold", self.rollback_threshold, 1),
+        ] {
+            if let Some(v) = value
+                && v < min
+            {
+                return Err((name, format!("must be at least {min}, got {v}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RawConstraints {
+    /// Checks the ranges; `prefix` is the dotted key of the table, for messages.
+    pub(crate) fn validate(&self, prefix: &str) -> Result<ConstraintsConfig, ConfigError> {
+        let constraints = ConstraintsConfig {
+            max_regression: self.max_regression,
+            min_quality: self.min_quality,
+            max_error_rate: self.max_error_rate,
             max_cost_increase: self.max_cost_increase,
             max_cost_per_request: self.max_cost_per_request,
-            max_p95_latency_ms: at_least("max_p95_latency_ms", self.max_p95_latency_ms, 1)?,
-            min_confidence: fraction("min_confidence", self.min_confidence)?,
-            min_samples: at_least("min_samples", self.min_samples, 0)?,
-            rollback_threshold: at_least("rollback_threshold", self.rollback_threshold, 1)?,
-        })
+            max_p95_latency_ms: self.max_p95_latency_ms,
+            min_confidence: self.min_confidence,
+            min_samples: self.min_samples,
+            rollback_threshold: self.rollback_threshold,
+        };
+        constraints.check().map_err(|(name, problem)| {
+            ConfigError::invalid(&format!("{prefix}.{name}"), problem)
+        })?;
+        Ok(constraints)
     }
 }
 
@@ -277,7 +310,8 @@ impl RawRouting {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// Returns whether `name` is a valid route name: 1 to 128 letters, digits, `-`, `_` or `.`.
+pub fn valid_route_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && name
@@ -308,7 +342,7 @@ pub(crate) fn validate_routes(
 ) -> Result<Vec<RouteConfig>, ConfigError> {
     let mut out = Vec::new();
     for (name, route) in routes {
-        if !valid_name(&name) {
+        if !valid_route_name(&name) {
             return Err(ConfigError::invalid(
                 &format!("routes.{name}"),
                 "route names are 1 to 128 letters, digits, `-`, `_` and `.`",

@@ -9,8 +9,13 @@ use std::str::FromStr;
 pub enum Cleanup {
     /// Records older than the topic's retention are deleted.
     Delete,
-    /// Only the latest record per key is kept (routing table, pins, constraints, control plane).
+    /// Only the latest record per key is kept (routing table, pins, control plane).
     Compact,
+    /// Every record is kept, forever: the constraints audit chain. Compaction would keep only
+    /// each route's newest change (breaking the chain's links) and time retention would cut its
+    /// start; either makes the chain unverifiable. A route's changes are rare, so the topic
+    /// stays small.
+    Keep,
 }
 
 /// Every topic Switchyard reads or writes.
@@ -28,7 +33,7 @@ pub enum Topic {
     JudgeScores,
     /// `RoutePinned` / `RouteUnpinned`, keyed by `org/route`; compacted.
     Pins,
-    /// `ConstraintsChanged`, keyed by `org/route`; compacted (the full chain lives in the audit table).
+    /// `ConstraintsChanged`, keyed by `org/route`; every record kept (a hash chain per route).
     Constraints,
     /// Control-plane facts, compacted: API keys keyed by key id, `RouteConfigured` by `org/route`.
     Control,
@@ -88,9 +93,8 @@ impl Topic {
     /// Returns the topic's cleanup policy.
     pub const fn cleanup(self) -> Cleanup {
         match self {
-            Topic::Pins | Topic::Constraints | Topic::Control | Topic::RoutingTable => {
-                Cleanup::Compact
-            }
+            Topic::Pins | Topic::Control | Topic::RoutingTable => Cleanup::Compact,
+            Topic::Constraints => Cleanup::Keep,
             _ => Cleanup::Delete,
         }
     }

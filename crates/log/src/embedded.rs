@@ -606,6 +606,8 @@ impl EmbeddedLog {
                             plan.starts.push(((topic, p), new_start));
                         }
                     }
+                    // The audit chain: nothing is ever removed.
+                    Cleanup::Keep => {}
                     Cleanup::Compact => {
                         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
                         for kv in state.records.range(record_key(start)..record_key(high)) {

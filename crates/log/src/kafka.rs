@@ -778,6 +778,10 @@ async fn create_topics(options: &KafkaOptions, names: &Names) -> Result<(), LogE
             match topic.cleanup() {
                 Cleanup::Compact => new.set("cleanup.policy", "compact"),
                 Cleanup::Delete => new.set("cleanup.policy", "delete"),
+                Cleanup::Keep => new
+                    .set("cleanup.policy", "delete")
+                    .set("retention.ms", "-1")
+                    .set("retention.bytes", "-1"),
             }
         })
         .collect();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use switchyard_config::{Config, LogBackend};
 use switchyard_events::Codec;
-use switchyard_ingress::control::{ControlPlane, follow};
+use switchyard_ingress::control::{ControlPlane, ControlWriter, follow};
 use switchyard_ingress::{AppState, IngressConfig, NodeDescription, Readiness};
 use switchyard_log::EventLog;
 use switchyard_log::embedded::EmbeddedLog;
@@ -93,8 +93,10 @@ pub async fn run(
     let readiness = Readiness::default();
     let publisher_stop = CancellationToken::new();
 
-    // The control plane (API keys) is followed by every node that serves HTTP.
-    let plane = ControlPlane::default();
+    // The control plane (API keys, routes, pins, constraints) is followed by every node that
+    // serves HTTP; its writer is the admin API's direct path to the log.
+    let plane = ControlPlane::new(&config.routes, &config.routing)
+        .with_writer(ControlWriter::new(log.clone(), Arc::clone(&codec)));
     let (caught_up_tx, mut caught_up) = tokio::sync::watch::channel(false);
     supervisor.spawn(
         "control-plane",

@@ -20,6 +20,7 @@ pub mod gateway;
 mod health;
 mod models;
 pub mod publish;
+pub mod routes;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,6 +106,16 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
         )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*id}", get(models::get))
+        .route("/v1/routes", get(routes::list))
+        .route("/v1/routes/{route}", get(routes::get).put(routes::put))
+        .route(
+            "/v1/routes/{route}/constraints",
+            get(routes::get_constraints).put(routes::put_constraints),
+        )
+        .route(
+            "/v1/routes/{route}/pin",
+            axum::routing::post(routes::pin).delete(routes::unpin),
+        )
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)

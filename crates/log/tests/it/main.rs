@@ -169,6 +169,28 @@ async fn compaction_keeps_the_latest_record_per_key() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_constraints_audit_chain_is_neither_compacted_nor_expired() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let now = Arc::new(AtomicI64::new(1_000_000));
+    let log = clocked(dir.path(), Arc::clone(&now), Duration::from_secs(60))?;
+    let changes: Vec<Record> = (0..5)
+        .map(|i| Record::new("acme/default", format!("change{i}")).at(1_000_000 + i))
+        .collect();
+    let pos = log.append(Topic::Constraints, changes).await?;
+    now.store(1_000_000 + 3_600_000, Ordering::SeqCst);
+    ensure!(
+        log.enforce_retention().await? == 0,
+        "same key and past the retention, yet every link stays"
+    );
+    let p = pos[0].partition;
+    let w = log.watermarks(Topic::Constraints, p).await?;
+    let kept = log.read(Topic::Constraints, p, w.start, 100).await?;
+    ensure!(kept.len() == 5 && w.start == pos[0].offset, "{w:?}");
+    log.close().await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_second_process_cannot_open_a_locked_data_dir() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

@@ -4,6 +4,7 @@
 mod chat;
 mod config;
 mod keys;
+mod routes;
 mod server;
 mod upstream;
 
