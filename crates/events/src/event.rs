@@ -236,7 +236,8 @@ pub struct Attempt {
     pub reason: Option<String>,
 }
 
-/// The gateway finished answering a request (topic `responses`).
+/// The gateway finished answering a request (topic `responses`, schema v2), or finished a
+/// shadow-mode mirror of one (`shadow`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseCompleted {
     /// The envelope.
@@ -270,9 +271,22 @@ pub struct ResponseCompleted {
     pub error_code: Option<String>,
     /// The completion, only when the org opted in to capture.
     pub completion_text: Option<String>,
+    /// Whether this is a shadow-mode mirror: the request sent also to the router's choice, billed
+    /// and judged, whose answer never reached the user. A mirror's `request_id` is the original
+    /// request id with [`ResponseCompleted::MIRROR_SUFFIX`] appended, its `decision_id` the
+    /// original decision's and its `served_model` the decision's shadow model (added in v2).
+    pub shadow: bool,
 }
 
 impl ResponseCompleted {
+    /// Appended to the original request id to form a mirror's `request_id`.
+    pub const MIRROR_SUFFIX: &str = "#mirror";
+
+    /// Returns the `request_id` of the mirror of request `original`.
+    pub fn mirror_request_id(original: &RequestId) -> RequestId {
+        RequestId::new(format!("{}{}", original.as_str(), Self::MIRROR_SUFFIX))
+    }
+
     /// Returns whether a price was known for the served model.
     pub const fn price_known(&self) -> bool {
         self.cost_usd.is_some()
@@ -929,7 +943,7 @@ macro_rules! events {
 
 events! {
     RequestReceived => { topic: Requests, latest: 2, snake: "request_received" },
-    ResponseCompleted => { topic: Responses, latest: 1, snake: "response_completed" },
+    ResponseCompleted => { topic: Responses, latest: 2, snake: "response_completed" },
     RouteDecided => { topic: Decisions, latest: 2, snake: "route_decided" },
     FeedbackSubmitted => { topic: Feedback, latest: 2, snake: "feedback_submitted" },
     JudgeScored => { topic: JudgeScores, latest: 1, snake: "judge_scored" },
@@ -1026,6 +1040,14 @@ mod tests {
                 feedback: 0.4,
                 cost: 0.2
             }
+        );
+    }
+
+    #[test]
+    fn a_mirror_request_id_is_the_original_with_the_suffix() {
+        assert_eq!(
+            ResponseCompleted::mirror_request_id(&RequestId::new("chatcmpl-1")).as_str(),
+            "chatcmpl-1#mirror"
         );
     }
 

@@ -39,6 +39,11 @@ const SOURCES: &[Source] = sources![
         1,
         "avro/response_completed/ResponseCompleted.v1.avsc"
     ),
+    (
+        ResponseCompleted,
+        2,
+        "avro/response_completed/ResponseCompleted.v2.avsc"
+    ),
     (RouteDecided, 1, "avro/route_decided/RouteDecided.v1.avsc"),
     (RouteDecided, 2, "avro/route_decided/RouteDecided.v2.avsc"),
     (

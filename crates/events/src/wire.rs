@@ -530,10 +530,12 @@ impl ToAvro for ResponseCompleted {
             ("attempts", self.attempts.to_avro()),
             ("error_code", self.error_code.to_avro()),
             ("completion_text", self.completion_text.to_avro()),
+            ("shadow", self.shadow.to_avro()),
         ])
     }
 }
 
+// v1 is read by schema resolution: `shadow`, added in v2, comes back as its default (false).
 impl FromAvro for ResponseCompleted {
     fn from_avro(value: Value) -> Result<Self, WireError> {
         let mut f = Fields::new(value)?;
@@ -570,6 +572,7 @@ impl FromAvro for ResponseCompleted {
             attempts: f.take("attempts")?,
             error_code: f.take("error_code")?,
             completion_text: f.take("completion_text")?,
+            shadow: f.take("shadow")?,
         })
     }
 }

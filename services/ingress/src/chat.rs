@@ -226,6 +226,7 @@ fn completed_event(ctx: &Context, outcome: Outcome) -> ResponseCompleted {
         attempts,
         error_code: outcome.error.as_ref().map(|e| e.metric_label().to_owned()),
         completion_text: None,
+        shadow: false,
     }
 }
 

@@ -5,7 +5,9 @@
 //! request, joined by request id) and `judge-scores` (`JudgeScored`, joined by decision id)
 //! through the consumer group [`GROUP`], and keeps one [`DecisionRecord`] per decision in the
 //! state store: the whole decision trace joined with its outcome (served model, status, latency,
-//! usage, cost, attempts) and a summary of the quality scores received (count and mean per
+//! usage, cost, attempts), the outcome of its shadow-mode mirror when the request was mirrored
+//! (a `ResponseCompleted` with `shadow` set, kept as `shadow_response`, never in place of the
+//! response the client got) and a summary of the quality scores received (count and mean per
 //! source). It emits no events. The API's `GET /v1/decisions/{id}` and `GET /v1/decisions`
 //! read it through [`DecisionQueries`].
 //!

@@ -244,9 +244,19 @@ async fn on_response<S: StateStore>(
     let org = &response.envelope.org;
     require("org", org.as_str())?;
     require("decision_id", response.decision_id.as_str())?;
-    let fragment = Outcome {
-        response: Some(ResponseOutcome::from_event(response)),
-        ..Outcome::default()
+    // A shadow mirror carries the decision id of the request it mirrors; it is kept beside the
+    // response the client got, never in its place.
+    let outcome = Some(ResponseOutcome::from_event(response));
+    let fragment = if response.shadow {
+        Outcome {
+            shadow_response: outcome,
+            ..Outcome::default()
+        }
+    } else {
+        Outcome {
+            response: outcome,
+            ..Outcome::default()
+        }
     };
     merge_by_decision(state, org, &response.decision_id, fragment).await
 }

@@ -32,11 +32,17 @@ pub struct DecisionRecord {
     pub decision: serde_json::Value,
     /// How the request ended; `None` until its `ResponseCompleted` arrives.
     pub response: Option<ResponseOutcome>,
+    /// How the shadow-mode mirror of the request ended (its `ResponseCompleted` with `shadow`
+    /// set: the router's choice, called in the background, whose answer never reached the
+    /// client); `None` when the request was not mirrored or the mirror has not completed. It
+    /// never replaces `response`.
+    #[serde(default)]
+    pub shadow_response: Option<ResponseOutcome>,
     /// Feedback and judge scores about the request.
     pub feedback: FeedbackSummary,
 }
 
-/// The facts of the `ResponseCompleted` that served a decision.
+/// The facts of the `ResponseCompleted` that served a decision (or of its shadow mirror).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseOutcome {
     /// The response event's id.

@@ -17,9 +17,10 @@
 //! | [`PENDING_BY_DECISION`] | `org, decision_id` | outcome (JSON): a response or judge scores that arrived before their decision |
 //! | [`PENDING_BY_REQUEST`] | `org, request_id` | outcome (JSON): feedback that arrived before its decision |
 //!
-//! An outcome holds the response (if any), the scores keyed `feedback:<feedback id>` /
-//! `judge:<judgement id>`, and the ids of failed judge runs; the record's summary is computed
-//! from it, so a redelivered score replaces itself instead of counting twice.
+//! An outcome holds the response (if any), the shadow mirror's response (if any), the scores
+//! keyed `feedback:<feedback id>` / `judge:<judgement id>`, and the ids of failed judge runs;
+//! the record's summary is computed from it, so a redelivered score replaces itself instead of
+//! counting twice.
 //!
 //! Index values carry what the unindexed filters test (route, latency, quality), so a filtered
 //! scan reads records only for the entries it returns. They are rewritten, in the same batch as
@@ -189,6 +190,10 @@ pub(crate) struct Outcome {
     /// The response; of two (which the gateway never sends), the later `(time, event id)`.
     #[serde(default)]
     pub(crate) response: Option<ResponseOutcome>,
+    /// The shadow mirror's response (`ResponseCompleted` with `shadow` set), by the same rule.
+    /// Kept apart so that a mirror never stands in for the response the client got.
+    #[serde(default)]
+    pub(crate) shadow_response: Option<ResponseOutcome>,
     /// Scores by `feedback:<feedback id>` / `judge:<judgement id>`.
     #[serde(default)]
     pub(crate) scores: BTreeMap<String, ScoreEntry>,
@@ -201,7 +206,10 @@ impl Outcome {
     /// Merges `other` into `self`.
     pub(crate) fn merge(&mut self, other: Outcome) {
         if let Some(response) = other.response {
-            self.merge_response(response);
+            Self::merge_newer(&mut self.response, response);
+        }
+        if let Some(response) = other.shadow_response {
+            Self::merge_newer(&mut self.shadow_response, response);
         }
         for (key, entry) in other.scores {
             self.merge_score(key, entry);
@@ -209,12 +217,13 @@ impl Outcome {
         self.judge_failures.extend(other.judge_failures);
     }
 
-    pub(crate) fn merge_response(&mut self, response: ResponseOutcome) {
-        let newer = self.response.as_ref().is_none_or(|current| {
+    /// Keeps the later `(time, event id)` of `slot` and `response`.
+    fn merge_newer(slot: &mut Option<ResponseOutcome>, response: ResponseOutcome) {
+        let newer = slot.as_ref().is_none_or(|current| {
             (response.completed_at, response.event_id) > (current.completed_at, current.event_id)
         });
         if newer {
-            self.response = Some(response);
+            *slot = Some(response);
         }
     }
 
@@ -284,6 +293,7 @@ impl StoredDecision {
             decided_at: self.decided_at,
             decision: self.decision.clone(),
             response: self.outcome.response.clone(),
+            shadow_response: self.outcome.shadow_response.clone(),
             feedback: self.outcome.summary(),
         }
     }

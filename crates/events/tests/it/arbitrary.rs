@@ -148,6 +148,7 @@ prop_compose! {
         attempts in vec(attempt(), 0..3),
         error_code in option::of(text()),
         completion_text in option::of(text()),
+        shadow in any::<bool>(),
     ) -> ResponseCompleted {
         ResponseCompleted {
             envelope,
@@ -171,6 +172,7 @@ prop_compose! {
             attempts,
             error_code,
             completion_text,
+            shadow,
         }
     }
 }

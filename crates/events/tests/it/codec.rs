@@ -23,6 +23,7 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
     match &mut event {
         Event::RequestReceived(e) if version < 2 => e.client = None,
         Event::FeedbackSubmitted(e) if version < 2 => e.labels = BTreeMap::new(),
+        Event::ResponseCompleted(e) if version < 2 => e.shadow = false,
         Event::RouteDecided(e) if version < 2 => {
             e.features = RequestFeatures::default();
             e.score_weights = ScoreWeights::default();

@@ -41,9 +41,10 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             client: Some("OpenAI/Python 1.99.0".into()),
         }
         .into(),
+        // From v2 the sample is a shadow-mode mirror, so the frozen sample covers `shadow`.
         EventKind::ResponseCompleted => ResponseCompleted {
             envelope: envelope("019ab5d3-7f10-7aa0-9b11-000000000002", "sess-42")?,
-            request_id: request,
+            request_id: ResponseCompleted::mirror_request_id(&request),
             decision_id: DecisionId::new("dec-0001"),
             session_id: Some(session),
             served_model: ModelName::new("small-fast"),
@@ -80,6 +81,7 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             ],
             error_code: None,
             completion_text: None,
+            shadow: true,
         }
         .into(),
         EventKind::RouteDecided => RouteDecided {

@@ -8,13 +8,17 @@ use switchyard_decisions::state::{PENDING_BY_DECISION, PENDING_BY_REQUEST};
 use switchyard_events::{DecisionId, Event, FeedbackSource};
 use switchyard_store::EmbeddedStore;
 
-use crate::support::{DecisionSpec, T0, decision, dump, feedback, fold, judged, response};
+use crate::support::{
+    DecisionSpec, T0, decision, dump, feedback, fold, judged, response, shadow_response,
+};
 
 /// What happens to one request.
 #[derive(Debug, Clone)]
 struct RequestPlan {
     decided: bool,
     responded: bool,
+    /// Whether a shadow mirror of the request completed.
+    mirrored: bool,
     feedback: Vec<u8>,
     judges: Vec<Option<u8>>,
     in_session: bool,
@@ -24,20 +28,25 @@ fn plan() -> impl Strategy<Value = RequestPlan> {
     (
         prop::bool::weighted(0.85),
         any::<bool>(),
+        any::<bool>(),
         prop::collection::vec(0u8..=10, 0..=3),
         prop::collection::vec(prop::option::of(0u8..=10), 0..=2),
         any::<bool>(),
     )
         .prop_map(
-            |(decided, responded, feedback, judges, in_session)| RequestPlan {
+            |(decided, responded, mirrored, feedback, judges, in_session)| RequestPlan {
                 decided,
                 responded,
+                mirrored,
                 feedback,
                 judges,
                 in_session,
             },
         )
 }
+
+/// The model that serves every mirror; the responses the clients got are served by another.
+const SHADOW_MODEL: &str = "demo/small";
 
 const SOURCES: [FeedbackSource; 3] = [
     FeedbackSource::Nps,
@@ -79,6 +88,20 @@ fn events_of(plans: &[RequestPlan]) -> Vec<Event> {
                     session,
                     100 + i as i64,
                     time + 500,
+                )
+                .into(),
+            );
+        }
+        if plan.mirrored {
+            // The mirror may complete before or after the response the client got.
+            events.push(
+                shadow_response(
+                    "acme",
+                    &decision_id,
+                    &request,
+                    session,
+                    SHADOW_MODEL,
+                    time + 400,
                 )
                 .into(),
             );
@@ -181,6 +204,16 @@ proptest! {
             prop_assert_eq!(record.is_some(), plan.decided);
             let Some(record) = record else { continue };
             prop_assert_eq!(record.response.is_some(), plan.responded);
+            // A mirror never stands in for the response the client got, nor the reverse.
+            prop_assert!(record
+                .response
+                .as_ref()
+                .is_none_or(|r| r.served_model.as_str() != SHADOW_MODEL));
+            prop_assert_eq!(record.shadow_response.is_some(), plan.mirrored);
+            prop_assert!(record
+                .shadow_response
+                .as_ref()
+                .is_none_or(|r| r.served_model.as_str() == SHADOW_MODEL));
             let scored = plan.judges.iter().filter(|j| j.is_some()).count();
             prop_assert_eq!(record.feedback.count as usize, plan.feedback.len() + scored);
             prop_assert_eq!(

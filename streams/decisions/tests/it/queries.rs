@@ -10,7 +10,9 @@ use switchyard_events::{
 };
 use switchyard_store::EmbeddedStore;
 
-use crate::support::{DecisionSpec, T0, decision, feedback, fold, judged, response};
+use crate::support::{
+    DecisionSpec, T0, decision, feedback, fold, judged, response, shadow_response,
+};
 
 const DECISIONS: usize = 30;
 
@@ -478,5 +480,48 @@ async fn foreign_or_malformed_cursors_and_bad_filters_are_client_errors() -> Res
     ));
     // The limit is clamped to 1..=500.
     ensure!(queries.list(&acme, &everything, None, 0).await?.items.len() == 1);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_mirror_is_shown_beside_the_response_and_never_replaces_it() -> Result<()> {
+    let store = EmbeddedStore::temporary()?;
+    let spec = DecisionSpec {
+        org: "acme",
+        decision: "dec-m",
+        request: "req-m",
+        session: None,
+        route: "support",
+        time: T0,
+    };
+    // The mirror completes last: the record keeps the response the client got.
+    let events: Vec<Event> = vec![
+        decision(&spec).into(),
+        response("acme", "dec-m", "req-m", None, 700, T0 + 10).into(),
+        shadow_response("acme", "dec-m", "req-m", None, "demo/small", T0 + 20).into(),
+    ];
+    fold(&store, &events, &[1]).await?;
+    let queries = DecisionQueries::new(store);
+    let record = queries
+        .lookup(&OrgId::new("acme"), "req-m")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("req-m not found"))?;
+    let json = serde_json::to_value(&record)?;
+    ensure!(json["response"]["latency_ms"] == 700, "{json}");
+    ensure!(json["response"]["served_model"] == "small-fast", "{json}");
+    ensure!(
+        json["shadow_response"]["served_model"] == "demo/small",
+        "{json}"
+    );
+    ensure!(json["shadow_response"]["status"] == "ok", "{json}");
+    ensure!(json["shadow_response"]["latency_ms"] == 50, "{json}");
+    ensure!(json["shadow_response"]["cost_usd"].is_number(), "{json}");
+    // The mirror's own request id leads nowhere: clients never saw it.
+    ensure!(
+        queries
+            .lookup(&OrgId::new("acme"), "req-m#mirror")
+            .await?
+            .is_none()
+    );
     Ok(())
 }

@@ -14,8 +14,8 @@ use switchyard_decisions::DecisionsProcessor;
 use switchyard_decisions::state::TABLES;
 use switchyard_events::{
     Codec, DecisionId, Event, EventId, FeedbackId, FeedbackSource, FeedbackSubmitted, JudgeOutcome,
-    JudgeScored, JudgementId, OrgId, PartitionKey, RequestId, ResponseCompleted, RouteDecided,
-    RouteName, SessionId, Target, Timestamp, UnitScore,
+    JudgeScored, JudgementId, ModelName, OrgId, PartitionKey, RequestId, ResponseCompleted,
+    RouteDecided, RouteName, SessionId, Target, Timestamp, UnitScore,
 };
 use switchyard_processor::{Input, Output, Processor, StagedState};
 use switchyard_store::{EmbeddedStore, StateStore};
@@ -115,6 +115,24 @@ pub fn response(
     event.request_id = RequestId::new(request);
     event.session_id = session.map(SessionId::new);
     event.latency_ms = latency_ms;
+    event
+}
+
+/// The shadow mirror of `request`: `shadow` set, request id `<request>#mirror`, served by
+/// `model`, with its own event id.
+pub fn shadow_response(
+    org: &str,
+    decision: &str,
+    request: &str,
+    session: Option<&str>,
+    model: &str,
+    time: i64,
+) -> ResponseCompleted {
+    let mut event = response(org, decision, request, session, 50, time);
+    event.envelope.event_id = event_id(&format!("shadow-response/{org}/{decision}"));
+    event.request_id = ResponseCompleted::mirror_request_id(&RequestId::new(request));
+    event.served_model = ModelName::new(model);
+    event.shadow = true;
     event
 }
 
