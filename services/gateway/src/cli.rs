@@ -71,6 +71,8 @@ pub enum StreamName {
     Judge,
     /// Rolling windows, regression detection and automatic rollback.
     Regression,
+    /// The decisions read model (`GET /v1/decisions`): traces joined with outcomes and feedback.
+    Decisions,
 }
 
 impl StreamName {
@@ -79,6 +81,7 @@ impl StreamName {
             StreamName::SessionNps => "session-nps",
             StreamName::Judge => "judge",
             StreamName::Regression => "regression",
+            StreamName::Decisions => "decisions",
         }
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod control_socket;
 mod keys;
 mod serve;
+mod signing;
 
 use std::process::ExitCode;
 

@@ -40,6 +40,7 @@ impl Role {
         match self {
             Role::All => vec![
                 "ingress".into(),
+                "stream:decisions".into(),
                 "stream:session-nps".into(),
                 "stream:judge".into(),
                 "stream:regression".into(),
@@ -135,7 +136,7 @@ pub async fn run(
 
     for role in roles {
         match role {
-            Role::All | Role::Ingress => {}
+            Role::All | Role::Ingress | Role::Stream(StreamName::Decisions) => {}
             Role::Stream(name) => tracing::warn!(
                 stream = name.as_str(),
                 "this stream processor is not built yet; the role serves health and metrics only"
@@ -148,9 +149,6 @@ pub async fn run(
             ),
         }
     }
-    // State-store consumers (processors) join with the feedback-loop issue; opening it here
-    // checks the store is usable and holds its lock for this process.
-    let _store = store;
 
     let description = Arc::new(NodeDescription {
         roles: roles.iter().flat_map(|r| r.names()).collect(),
@@ -164,20 +162,58 @@ pub async fn run(
     });
     let serves_api = roles.iter().any(|r| matches!(r, Role::All | Role::Ingress));
     let gateway = if serves_api {
-        let (gateway, rx) = build_gateway(&config, &codec, plane.clone())?;
+        let (gateway, rx) = build_gateway(&config, &codec, plane.clone(), &store)?;
         // The publisher stops after the HTTP server has drained, so in-flight requests still
         // publish their events; whatever is left then goes to the durable spill.
         let publisher = gateway.publisher.clone();
-        let (log, metrics) = (log.clone(), metrics.clone());
+        let (publish_log, publish_metrics) = (log.clone(), metrics.clone());
         let batch_max = config.gateway.publish_batch_max;
         let stop = publisher_stop.clone();
         supervisor.spawn("publisher", async move {
-            switchyard_ingress::publish::run(publisher, rx, log, batch_max, metrics, stop).await
+            switchyard_ingress::publish::run(
+                publisher,
+                rx,
+                publish_log,
+                batch_max,
+                publish_metrics,
+                stop,
+            )
+            .await
         });
-        Some(Arc::new(gateway))
+        let gateway = Arc::new(gateway);
+        supervisor.spawn(
+            "routing-table",
+            switchyard_ingress::routing::follow_routing_table(
+                log.clone(),
+                Arc::clone(&codec),
+                Arc::clone(&gateway),
+                shutdown.clone(),
+            ),
+        );
+        Some(gateway)
     } else {
         None
     };
+    let runs_decisions = roles
+        .iter()
+        .any(|r| matches!(r, Role::All | Role::Stream(StreamName::Decisions)));
+    if runs_decisions {
+        let runtime = switchyard_processor::ProcessorRuntime::new(
+            switchyard_decisions::DecisionsProcessor,
+            switchyard_processor::ProcessorDeps {
+                log: log.clone(),
+                store: store.clone(),
+                codec: Codec::clone(&codec),
+                metrics: metrics.clone(),
+                clock: Arc::new(switchyard_runtime::SystemClock),
+            },
+            switchyard_processor::ProcessorOptions::default(),
+        );
+        let stop = shutdown.clone();
+        supervisor.spawn("stream:decisions", async move {
+            runtime.run(stop).await.map_err(anyhow::Error::from)
+        });
+    }
     let state = AppState {
         readiness: readiness.clone(),
         metrics: metrics.clone(),
@@ -272,6 +308,7 @@ fn build_gateway(
     config: &Config,
     codec: &Codec,
     plane: ControlPlane,
+    store: &switchyard_store::EmbeddedStore,
 ) -> anyhow::Result<(
     switchyard_ingress::gateway::Gateway,
     tokio::sync::mpsc::Receiver<switchyard_events::Event>,
@@ -315,6 +352,19 @@ fn build_gateway(
         }
         routes.insert(route.name.clone(), route.clone());
     }
+    let mut priors =
+        switchyard_router::Priors::shipped().context("the shipped benchmark priors")?;
+    if let Some(file) = &config.routing.priors_file {
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!("config error: `routing.priors_file`: cannot read {}", file.display())
+        })?;
+        let extra = switchyard_router::Priors::parse(&text).map_err(|e| {
+            anyhow::anyhow!("config error: `routing.priors_file` ({}): {e}", file.display())
+        })?;
+        priors.extend(extra.rows().cloned());
+    }
+    let signer = crate::signing::load_signer(&config.routing.signing_key)?;
+    let router = switchyard_ingress::routing::RouterState::new(&config.routing, priors, signer);
     let spill = match &config.log.backend {
         LogBackend::Memory => switchyard_ingress::publish::Spill::temporary()?,
         _ => switchyard_ingress::publish::Spill::open(&config.data_dir.join("spill"))?,
@@ -338,6 +388,8 @@ fn build_gateway(
             max_retry_after: config.gateway.max_retry_after,
             first_token_timeout: config.gateway.first_token_timeout,
         },
+        router,
+        decisions: Some(switchyard_decisions::DecisionQueries::new(store.clone())),
     };
     Ok((gateway, rx))
 }

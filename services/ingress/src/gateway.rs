@@ -11,10 +11,13 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode};
 use switchyard_config::RouteConfig;
 use switchyard_events::{
-    Candidate, DecisionId, Envelope, EventId, Evidence, ModelName, PartitionKey, Phase, RequestId,
-    RouteDecided, RouteMode, RouteName, SessionId, Timestamp, TraceId, UnitScore, Usd,
+    Candidate, DecisionId, Envelope, EventId, Evidence, ModelName, OrgId, PartitionKey, Phase,
+    RequestId, RouteDecided, RouteMode, RouteName, SessionId, Timestamp, TraceId, UnitScore, Usd,
 };
-use switchyard_providers::{AnyProvider, Catalog, ChatRequest, ModelInfo, estimate_input_tokens};
+use switchyard_providers::{
+    AnyProvider, Catalog, ChatRequest, ModelInfo, Needs, estimate_input_tokens,
+};
+use switchyard_router::{Lang, Models, Pin, RoutePolicy, RoutingTable, TraceIds};
 use switchyard_runtime::Clock;
 
 use crate::ApiError;
@@ -47,6 +50,22 @@ pub struct Gateway {
     pub clock: Arc<dyn Clock>,
     /// Retries and fallback.
     pub retry: RetryPolicy,
+    /// The router: priors, routing table, signer.
+    pub router: crate::routing::RouterState,
+    /// The decisions read model, where this node can read it.
+    pub decisions: Option<switchyard_decisions::DecisionQueries<switchyard_store::EmbeddedStore>>,
+}
+
+/// The models the router may pick: catalog rows whose provider is configured.
+struct Servable<'a>(&'a Gateway);
+
+impl Models for Servable<'_> {
+    fn model(&self, id: &str) -> Option<&ModelInfo> {
+        self.0
+            .catalog
+            .get(id)
+            .filter(|m| self.0.providers.contains_key(m.provider()))
+    }
 }
 
 /// How provider failures are retried and when the fallback takes over.
@@ -81,10 +100,6 @@ pub struct Decision {
     pub model: ModelInfo,
     /// The route's baseline.
     pub baseline: String,
-    /// Why this model.
-    pub reason: String,
-    /// Candidates considered, with why each was or was not chosen.
-    pub candidates: Vec<Candidate>,
     /// The route's mode.
     pub mode: RouteMode,
     /// Whether the model was chosen by routing (`auto`); a model the client named is never
@@ -92,15 +107,16 @@ pub struct Decision {
     pub routed: bool,
     /// The request's estimated input tokens (computed once, here).
     pub input_tokens: u64,
-}
-
-fn mode_of(mode: switchyard_config::RouteMode) -> RouteMode {
-    match mode {
-        switchyard_config::RouteMode::Off => RouteMode::Off,
-        switchyard_config::RouteMode::Shadow => RouteMode::Shadow,
-        switchyard_config::RouteMode::Canary => RouteMode::Canary,
-        switchyard_config::RouteMode::Live => RouteMode::Live,
-    }
+    /// What the request needs from a model.
+    pub needs: Needs,
+    /// The route's policy in force.
+    pub policy: Arc<RoutePolicy>,
+    /// The router's outcome (`None` for a model the client named).
+    pub outcome: Option<switchyard_router::Outcome>,
+    /// The routing table the decision read.
+    pub table: Arc<RoutingTable>,
+    /// The language of the explanation.
+    pub lang: Lang,
 }
 
 impl Gateway {
@@ -116,6 +132,11 @@ impl Gateway {
             .filter(|m| self.providers.contains_key(m.provider()))
     }
 
+    /// Returns the current time as an event timestamp.
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.clock.now_micros())
+    }
+
     /// Runs the decision path.
     pub fn decide(
         &self,
@@ -124,25 +145,34 @@ impl Gateway {
         req: &ChatRequest,
     ) -> Result<Decision, ApiError> {
         let route_name = match headers.get(ROUTE_HEADER).and_then(|v| v.to_str().ok()) {
-            Some(name) => name.to_owned(),
+            Some(name) => name,
             None => caller
                 .default_route
                 .as_ref()
-                .map_or_else(|| "default".to_owned(), |r| r.as_str().to_owned()),
+                .map_or("default", |r| r.as_str()),
         };
-        let route = self.routes.get(&route_name).ok_or_else(|| ApiError {
+        let resolved = self.plane.route(&caller.org, route_name, self.now()).ok_or_else(|| ApiError {
             status: StatusCode::BAD_REQUEST,
             message: format!(
                 "Unknown route `{route_name}` (from the {ROUTE_HEADER} header or the API key). Known routes: {}.",
-                self.routes.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.plane.route_names(&caller.org).join(", ")
             ),
             kind: "invalid_request_error",
             param: Some(ROUTE_HEADER.into()),
             code: Some("unknown_route"),
         })?;
+        let policy = Arc::clone(&resolved.view.policy);
+        let pin = resolved.pin.map(|p| p.pin);
         let tokens = estimate_input_tokens(req);
+        let needs = Needs::of(req, tokens);
         let id = DecisionId::new(format!("dec-{}", EventId::now_v7()));
-        let mode = mode_of(route.mode);
+        let lang = Lang::negotiate(
+            headers
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+            self.router.default_lang,
+        );
+        let table = self.router.table.load_full();
 
         if req.model != "auto" {
             let model = self.catalog.get(&req.model).filter(|m| self.providers.contains_key(m.provider())).ok_or_else(|| ApiError {
@@ -152,7 +182,7 @@ impl Gateway {
                 param: Some("model".into()),
                 code: Some("model_not_found"),
             })?;
-            if let Some(why) = model.cannot_serve(req, tokens) {
+            if let Some(why) = model.cannot_meet(&needs) {
                 return Err(ApiError {
                     status: StatusCode::BAD_REQUEST,
                     message: format!(
@@ -168,101 +198,100 @@ impl Gateway {
                 id,
                 route: RouteName::new(route_name),
                 model: model.clone(),
-                baseline: route.baseline.clone(),
-                reason: "named model: routing bypassed".into(),
-                candidates: Vec::new(),
-                mode,
+                baseline: policy.baseline.clone(),
+                mode: policy.mode,
                 routed: false,
                 input_tokens: tokens,
+                needs,
+                policy,
+                outcome: None,
+                table,
+                lang,
             });
         }
 
-        let mut candidates = Vec::new();
-        let mut chosen: Option<(&ModelInfo, String)> = None;
-        for (i, id) in std::iter::once(&route.baseline)
-            .chain(&route.candidates)
-            .enumerate()
-        {
-            let info = self.catalog.get(id);
-            let filtered = match info {
-                None => Some("not in the model catalog".to_owned()),
-                Some(m) if !self.providers.contains_key(m.provider()) => {
-                    Some(format!("provider `{}` is not configured", m.provider()))
-                }
-                Some(m) => m.cannot_serve(req, tokens),
-            };
-            let estimated = info.and_then(|m| {
-                let usage = switchyard_providers::types::Usage::new(
-                    tokens,
-                    req.max_completion_tokens.or(req.max_tokens).unwrap_or(256),
-                    0,
-                    0,
-                );
-                m.cost_usd(&usage).and_then(|c| Usd::new(c).ok())
-            });
-            let reason = match (&filtered, i, &chosen) {
-                (Some(why), _, _) => Some(why.clone()),
-                (None, _, Some(_)) => {
-                    Some("not chosen: routing is not enabled yet, the baseline serves".into())
-                }
-                (None, 0, None) => None,
-                (None, _, None) => None,
-            };
-            if let (None, Some(m), None) = (&filtered, info, &chosen) {
-                let why = if i == 0 {
-                    "baseline: the router is not enabled yet".to_owned()
-                } else {
-                    format!(
-                        "the baseline cannot serve this request ({}); first capable candidate",
-                        candidates
-                            .first()
-                            .and_then(|c: &Candidate| c.filtered_reason.clone())
-                            .unwrap_or_default()
-                    )
-                };
-                chosen = Some((m, why));
-            }
-            candidates.push(Candidate {
-                model: ModelName::new(id.as_str()),
-                score: None,
-                success: None,
-                feedback: None,
-                cost: None,
-                filtered_reason: reason,
-                estimated_cost_usd: estimated,
-            });
-        }
-        let (model, reason) = chosen.ok_or_else(|| ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: format!(
-                "No model of route `{route_name}` can serve this request: {}.",
-                candidates
-                    .iter()
-                    .filter_map(|c| c
-                        .filtered_reason
-                        .as_ref()
-                        .map(|r| format!("{}: {r}", c.model)))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            kind: "invalid_request_error",
-            param: Some("messages".into()),
-            code: Some("no_capable_model"),
-        })?;
+        let session = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
+        let decision = self.route_with(
+            &caller.org,
+            &policy,
+            pin.as_ref(),
+            &table,
+            needs,
+            id.as_str(),
+            session,
+        )?;
+        let model = self
+            .catalog
+            .get(&decision.served)
+            .cloned()
+            .ok_or_else(|| ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("The router chose `{}`, which is not in the model catalog.", decision.served),
+                kind: "server_error",
+                param: None,
+                code: None,
+            })?;
         Ok(Decision {
             id,
             route: RouteName::new(route_name),
-            model: model.clone(),
-            baseline: route.baseline.clone(),
-            reason,
-            candidates,
-            mode,
+            model,
+            baseline: policy.baseline.clone(),
+            mode: policy.mode,
             routed: true,
             input_tokens: tokens,
+            needs,
+            policy,
+            outcome: Some(decision),
+            table,
+            lang,
         })
     }
 
-    /// Builds the `RouteDecided` event of a decision.
+    /// Runs the router for a route: the pure decision over the current table and pin.
+    ///
+    /// The seed is a hash of the decision id (unique per request); the canary bucket is a hash
+    /// of the org, the route and the session (the decision id without one), so a session stays
+    /// on its side of a canary split.
+    #[expect(clippy::too_many_arguments, reason = "every input of one decision, named")]
+    pub fn route_with(
+        &self,
+        org: &OrgId,
+        policy: &RoutePolicy,
+        pin: Option<&Pin>,
+        table: &RoutingTable,
+        needs: Needs,
+        decision_id: &str,
+        session: Option<&str>,
+    ) -> Result<switchyard_router::Outcome, ApiError> {
+        let ctx = switchyard_router::Context {
+            policy,
+            stats: table.route(org.as_str(), &policy.name),
+            table_version: table.version,
+            priors: &self.router.priors,
+            models: &Servable(self),
+            pin,
+            mirror_budget_left: true,
+        };
+        let request = switchyard_router::Request {
+            org: org.as_str(),
+            needs,
+            seed: switchyard_router::Request::seed_of(decision_id),
+            canary_bucket: switchyard_router::Request::bucket_of(
+                org.as_str(),
+                &policy.name,
+                session.unwrap_or(decision_id),
+            ),
+        };
+        switchyard_router::decide(&ctx, &request).map_err(|e| ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("{e}."),
+            kind: "invalid_request_error",
+            param: Some("messages".into()),
+            code: Some("no_capable_model"),
+        })
+    }
+
+    /// Builds the signed `RouteDecided` trace of a decision.
     pub fn decided_event(
         &self,
         caller: &Caller,
@@ -271,11 +300,7 @@ impl Gateway {
         session: Option<&SessionId>,
         trace: &TraceId,
     ) -> RouteDecided {
-        let explanation = format!(
-            "Served by {} on route {}: {}.",
-            decision.model.id, decision.route, decision.reason
-        );
-        RouteDecided {
+        let ids = TraceIds {
             envelope: Envelope {
                 event_id: EventId::now_v7(),
                 org: caller.org.clone(),
@@ -286,17 +311,65 @@ impl Gateway {
             decision_id: decision.id.clone(),
             request_id: request_id.clone(),
             session_id: session.cloned(),
+        };
+        let mut event = match &decision.outcome {
+            Some(outcome) => switchyard_router::build_trace(
+                ids,
+                &decision.policy,
+                decision.table.route(caller.org.as_str(), &decision.policy.name),
+                &decision.needs,
+                outcome,
+                decision.lang,
+            ),
+            None => self.named_trace(ids, decision),
+        };
+        if let Err(e) = self.router.signer.sign(&mut event) {
+            tracing::error!(error = %e, "cannot sign a decision trace; it is published unsigned");
+            event.signing_key_id = "unsigned".into();
+        }
+        event
+    }
+
+    /// The trace of a request that named its model: routing bypassed, still recorded.
+    fn named_trace(&self, ids: TraceIds, decision: &Decision) -> RouteDecided {
+        let model = ModelName::new(decision.model.id.as_str());
+        let cost = switchyard_providers::types::Usage::new(
+            decision.needs.input_tokens,
+            if decision.needs.max_output_tokens > 0 {
+                decision.needs.max_output_tokens
+            } else {
+                decision.policy.learning.default_output_tokens
+            },
+            0,
+            0,
+        );
+        RouteDecided {
+            envelope: ids.envelope,
+            decision_id: ids.decision_id,
+            request_id: ids.request_id,
+            session_id: ids.session_id,
             route: decision.route.clone(),
             mode: decision.mode,
-            chosen_model: ModelName::new(decision.model.id.as_str()),
+            chosen_model: model.clone(),
             baseline_model: ModelName::new(decision.baseline.as_str()),
-            served_model: ModelName::new(decision.model.id.as_str()),
-            reason: decision.reason.clone(),
+            served_model: model.clone(),
+            reason: "named_model".into(),
             phase: Phase::ZERO,
-            confidence: UnitScore::MIN,
-            routing_table_version: 0,
+            confidence: UnitScore::MAX,
+            routing_table_version: decision.table.version,
             seed: 0,
-            candidates: decision.candidates.clone(),
+            candidates: vec![Candidate {
+                model: model.clone(),
+                score: None,
+                success: None,
+                feedback: None,
+                cost: None,
+                filtered_reason: None,
+                estimated_cost_usd: decision
+                    .model
+                    .cost_usd(&cost)
+                    .and_then(|c| Usd::new(c).ok()),
+            }],
             signals: Vec::new(),
             constraints: Vec::new(),
             evidence: Evidence {
@@ -306,19 +379,25 @@ impl Gateway {
                 regressions: BTreeMap::new(),
             },
             pin: None,
-            reversible: true,
-            explanation,
+            reversible: false,
+            explanation: format!(
+                "The client named {}: routing was bypassed on route {}.",
+                decision.model.id, decision.route
+            ),
             explanation_language: "en".into(),
             shadow_model: None,
             canary_percent: None,
-            // Signing arrives with the router; an unsigned trace says so.
             signature: String::new(),
-            signing_key_id: "unsigned".into(),
-            features: switchyard_events::RequestFeatures::default(),
-            score_weights: switchyard_events::ScoreWeights::default(),
-            constraints_hash: String::new(),
-            route_version: 0,
-            unpriced_models: Vec::new(),
+            signing_key_id: String::new(),
+            features: switchyard_router::features_of(&decision.needs),
+            score_weights: switchyard_router::trace::event_weights(decision.policy.weights),
+            constraints_hash: decision.policy.constraints_hash.clone(),
+            route_version: decision.policy.version,
+            unpriced_models: if decision.model.price_known() {
+                Vec::new()
+            } else {
+                vec![model]
+            },
             mirrored: false,
             canary_bucket: None,
         }

@@ -21,6 +21,8 @@ mod health;
 mod models;
 pub mod publish;
 pub mod routes;
+pub mod routing;
+mod traces;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,6 +107,13 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
             axum::routing::post(embeddings::embeddings),
         )
         .route("/v1/models", get(models::list))
+        .route("/v1/keys", get(traces::keys))
+        .route(
+            "/v1/routing/explain",
+            axum::routing::post(traces::explain),
+        )
+        .route("/v1/decisions", get(traces::list))
+        .route("/v1/decisions/{id}", get(traces::get))
         .route("/v1/models/{*id}", get(models::get))
         .route("/v1/routes", get(routes::list))
         .route("/v1/routes/{route}", get(routes::get).put(routes::put))

@@ -5,6 +5,7 @@ mod chat;
 mod config;
 mod keys;
 mod routes;
+mod routing;
 mod server;
 mod upstream;
 

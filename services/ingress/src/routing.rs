@@ -1,0 +1,140 @@
+//! The router as ingress runs it: policies, the live routing table, priors and the signer.
+//!
+//! The routing table is the projector's: ingress follows the compacted `routing-table` topic
+//! from its start and swaps each org's snapshot in atomically (an `ArcSwap`: the request path
+//! takes no lock, it loads one pointer). Until the projector has published anything, the table
+//! is version 0 and decisions rest on the benchmark priors (phase 0).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use switchyard_config::RoutingConfig;
+use switchyard_events::{Codec, Event, EventId, FeedbackSource, RoutingTableUpdated, Topic};
+use switchyard_log::{EventLog, GroupId, StartFrom, Subscription};
+use switchyard_router::{
+    DecisionSigner, Lang, ModelStats, Priors, RouteStats, RoutingTable, SourceStat,
+};
+use tokio_util::sync::CancellationToken;
+
+/// What the decision path needs besides the request and the control plane.
+pub struct RouterState {
+    /// Benchmark priors (shipped, plus operator rows).
+    pub priors: Priors,
+    /// Signs every decision trace.
+    pub signer: DecisionSigner,
+    /// The newest routing table.
+    pub table: ArcSwap<RoutingTable>,
+    /// Language of explanations when the caller sends no `Accept-Language`.
+    pub default_lang: Lang,
+}
+
+impl std::fmt::Debug for RouterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterState")
+            .field("signer", &self.signer)
+            .field("table_version", &self.table.load().version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterState {
+    /// Builds the state from the routing settings.
+    pub fn new(routing: &RoutingConfig, priors: Priors, signer: DecisionSigner) -> Self {
+        RouterState {
+            priors,
+            signer,
+            table: ArcSwap::from_pointee(RoutingTable::new(0)),
+            default_lang: Lang::parse(&routing.default_language).unwrap_or_default(),
+        }
+    }
+
+    /// Folds one routing-table snapshot in: an org's whole table. Snapshots of one org are
+    /// keyed by org, so the log delivers them in order; the table's version is the newest seen.
+    pub fn apply_snapshot(&self, snapshot: &RoutingTableUpdated) {
+        let current = self.table.load();
+        let mut next = RoutingTable::clone(&current);
+        next.version = next.version.max(snapshot.version);
+        next.replace_org(snapshot.envelope.org.as_str(), stats_of(snapshot));
+        self.table.store(Arc::new(next));
+    }
+}
+
+/// Converts a projector snapshot into the router's statistics, by route.
+pub fn stats_of(snapshot: &RoutingTableUpdated) -> HashMap<String, RouteStats> {
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    snapshot
+        .routes
+        .iter()
+        .map(|entry| {
+            let models = entry
+                .models
+                .iter()
+                .map(|m| {
+                    let mut stats = ModelStats {
+                        requests: count(m.samples),
+                        successes: count(m.successes),
+                        errors: count(m.errors),
+                        cost_mean_usd: (m.cost_mean_usd.is_finite() && m.samples > 0)
+                            .then_some(m.cost_mean_usd),
+                        p95_latency_ms: (m.latency_samples > 0)
+                            .then(|| count(m.p95_latency_ms)),
+                        latency_samples: count(m.latency_samples),
+                        regressions: m
+                            .regressions
+                            .iter()
+                            .map(|(k, v)| (k.clone(), count(*v)))
+                            .collect(),
+                        ..ModelStats::default()
+                    };
+                    for s in &m.sources {
+                        if s.source == FeedbackSource::Benchmark {
+                            continue;
+                        }
+                        if let Some(slot) = stats.source_mut(s.source) {
+                            *slot = SourceStat {
+                                samples: count(s.samples),
+                                mean: s.mean,
+                                variance: s.variance,
+                            };
+                        }
+                    }
+                    (m.model.as_str().to_owned(), stats)
+                })
+                .collect();
+            (entry.route.as_str().to_owned(), RouteStats { models })
+        })
+        .collect()
+}
+
+/// Follows the `routing-table` topic from its start until `shutdown`, swapping each snapshot
+/// in. Every node reads every partition (a group of its own that never commits).
+pub async fn follow_routing_table<L: EventLog>(
+    log: L,
+    codec: Arc<Codec>,
+    state: Arc<crate::gateway::Gateway>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let group = GroupId::new(format!("routing-table-follower-{}", EventId::now_v7()))?;
+    let mut sub = log
+        .subscribe(&group, &[Topic::RoutingTable], StartFrom::Earliest)
+        .await
+        .context("subscribe to the routing-table topic")?;
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            batch = sub.poll(100, Duration::from_millis(200)) => batch.context("poll the routing-table topic")?,
+        };
+        for r in batch {
+            match codec.decode(&r.value) {
+                Ok(Event::RoutingTableUpdated(snapshot)) => state.router.apply_snapshot(&snapshot),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "skipping undecodable routing-table event");
+                }
+            }
+        }
+    }
+}
