@@ -95,6 +95,7 @@
 
 pub mod dead_letter;
 mod error;
+mod inline;
 mod io;
 mod runtime;
 mod state;
@@ -102,6 +103,7 @@ mod state;
 use std::future::Future;
 
 pub use error::{ErrorClass, ProcessError, RunError};
+pub use inline::Inline;
 pub use io::{Input, Output};
 #[cfg(feature = "fault-injection")]
 pub use runtime::{CrashPoint, CrashStep};

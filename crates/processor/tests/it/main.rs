@@ -4,5 +4,6 @@
 
 mod support;
 
+mod inline;
 mod runtime;
 mod staged_state;
