@@ -25,9 +25,9 @@ pub use clock::{
     Clock, ManualClock, SharedClock, SystemClock, micros_since_epoch, system_time_from_micros,
 };
 pub use metrics::{
-    HttpMetrics, HttpRequestLabels, LogMetrics, METRICS_CONTENT_TYPE, Metrics, ProcessorLabels,
-    ProcessorMetrics, ProcessorStageLabels, ProcessorTopicLabels, PublishMetrics, RouteLabels,
-    TopicLabels,
+    HttpMetrics, HttpRequestLabels, LogMetrics, METRICS_CONTENT_TYPE, Metrics, MirrorLabels,
+    MirrorMetrics, ProcessorLabels, ProcessorMetrics, ProcessorStageLabels, ProcessorTopicLabels,
+    PublishMetrics, RouteLabels, TopicLabels,
 };
 pub use supervisor::{RoleName, Supervisor, SupervisorError};
 pub use telemetry::{LOG_FILTER_ENV, LogFormat, TelemetryError, init_tracing};

@@ -70,6 +70,13 @@ pub struct ProcessorStageLabels {
     pub stage: &'static str,
 }
 
+/// Labels of shadow-mirror metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct MirrorLabels {
+    /// How the mirrored call ended (`ResponseStatus::as_str()`: `ok`, `error`, `timeout`, ...).
+    pub status: &'static str,
+}
+
 /// Labels of `build_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
@@ -267,6 +274,56 @@ impl PublishMetrics {
     }
 }
 
+/// Shadow-mode mirroring (`mirror_*`), recorded by `switchyard-ingress`: the background calls
+/// of a request to the router's choice whose answers never reach the client, and what they cost.
+#[derive(Debug)]
+pub struct MirrorMetrics {
+    requests: Family<MirrorLabels, Counter>,
+    spend_usd: Counter<f64, std::sync::atomic::AtomicU64>,
+    unpriced: Counter,
+}
+
+impl MirrorMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            requests: Family::default(),
+            spend_usd: Counter::default(),
+            unpriced: Counter::default(),
+        };
+        registry.register(
+            "mirror_requests",
+            "Shadow-mode mirrored calls completed, by status",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "mirror_spend_usd",
+            "Spend on shadow-mode mirrored calls of priced models, in USD",
+            metrics.spend_usd.clone(),
+        );
+        registry.register(
+            "mirror_unpriced_requests",
+            "Shadow-mode mirrored calls of models without a known price (their spend is unknown; each one closes its route's capped mirroring for the UTC day)",
+            metrics.unpriced.clone(),
+        );
+        metrics
+    }
+
+    /// Records one completed mirrored call: how it ended and what it cost (`None`: the model
+    /// has no known price).
+    pub fn record_mirror(&self, status: &'static str, cost_usd: Option<f64>) {
+        self.requests.get_or_create(&MirrorLabels { status }).inc();
+        match cost_usd {
+            Some(cost) if cost.is_finite() && cost >= 0.0 => {
+                self.spend_usd.inc_by(cost);
+            }
+            Some(_) => {}
+            None => {
+                self.unpriced.inc();
+            }
+        }
+    }
+}
+
 /// Stream-processor metrics (`processor_*`), recorded by `switchyard-processor` for every
 /// processor, labelled by the processor's consumer group.
 #[derive(Debug)]
@@ -397,6 +454,7 @@ struct Inner {
     http: HttpMetrics,
     publish: PublishMetrics,
     processor: ProcessorMetrics,
+    mirror: MirrorMetrics,
 }
 
 /// The process's metrics registry. Cloning is cheap (an `Arc`); recording is lock-free for
@@ -428,6 +486,7 @@ impl Metrics {
         let http = HttpMetrics::register(&mut registry);
         let publish = PublishMetrics::register(&mut registry);
         let processor = ProcessorMetrics::register(&mut registry);
+        let mirror = MirrorMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -435,6 +494,7 @@ impl Metrics {
                 http,
                 publish,
                 processor,
+                mirror,
             }),
         }
     }
@@ -457,6 +517,11 @@ impl Metrics {
     /// Returns the stream-processor metrics.
     pub fn processor(&self) -> &ProcessorMetrics {
         &self.inner.processor
+    }
+
+    /// Returns the shadow-mirror metrics.
+    pub fn mirror(&self) -> &MirrorMetrics {
+        &self.inner.mirror
     }
 
     /// Returns every family in the OpenMetrics text format; serve it with
@@ -564,6 +629,25 @@ mod tests {
             "processor_lag_records{group=\"decisions\",topic=\"responses\"} 7",
             "processor_event_time_lag_seconds{group=\"decisions\"} 1.5",
             "processor_batch_duration_seconds_count{group=\"decisions\"} 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn mirror_metrics_count_calls_by_status_and_sum_priced_spend() {
+        let metrics = Metrics::new();
+        let mirror = metrics.mirror();
+        mirror.record_mirror("ok", Some(0.25));
+        mirror.record_mirror("ok", Some(0.5));
+        mirror.record_mirror("error", Some(0.0));
+        mirror.record_mirror("ok", None);
+        let text = metrics.encode();
+        for line in [
+            "mirror_requests_total{status=\"ok\"} 3",
+            "mirror_requests_total{status=\"error\"} 1",
+            "mirror_spend_usd_total 0.75",
+            "mirror_unpriced_requests_total 1",
         ] {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }

@@ -162,7 +162,7 @@ pub async fn run(
     });
     let serves_api = roles.iter().any(|r| matches!(r, Role::All | Role::Ingress));
     let gateway = if serves_api {
-        let (gateway, rx) = build_gateway(&config, &codec, plane.clone(), &store)?;
+        let (gateway, rx) = build_gateway(&config, &codec, plane.clone(), &store, &metrics)?;
         // The publisher stops after the HTTP server has drained, so in-flight requests still
         // publish their events; whatever is left then goes to the durable spill.
         let publisher = gateway.publisher.clone();
@@ -309,6 +309,7 @@ fn build_gateway(
     codec: &Codec,
     plane: ControlPlane,
     store: &switchyard_store::EmbeddedStore,
+    metrics: &Metrics,
 ) -> anyhow::Result<(
     switchyard_ingress::gateway::Gateway,
     tokio::sync::mpsc::Receiver<switchyard_events::Event>,
@@ -390,6 +391,7 @@ fn build_gateway(
         },
         router,
         decisions: Some(switchyard_decisions::DecisionQueries::new(store.clone())),
+        mirrors: switchyard_ingress::mirror::Mirrors::new(metrics.clone()),
     };
     Ok((gateway, rx))
 }

@@ -3,7 +3,9 @@
 //! Per request: authenticate → parse → decide (route, model) → publish `RequestReceived` and
 //! `RouteDecided` → call the provider → answer with `id` = the request id (the id
 //! `/v1/feedback` accepts) and `model` = the model that served → publish `ResponseCompleted`.
-//! Publishing never blocks the response (see [`crate::publish`]).
+//! Publishing never blocks the response (see [`crate::publish`]). When the decision mirrors the
+//! request (shadow mode), the mirror starts in the background once the response is out (see
+//! [`crate::mirror`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -488,10 +490,127 @@ pub(crate) async fn chat_completions(
             ctx.session.as_ref(),
             &ctx.trace,
         )));
+    let mirror = mirror_of(&ctx, &req);
     if req.stream {
-        stream(ctx, req).await
+        stream(ctx, req, mirror).await
     } else {
-        complete(ctx, req).await
+        let response = complete(ctx, req).await;
+        // The primary call is over and its answer is ready: the mirror runs beside the
+        // response's write, never before it.
+        if let Some(mirror) = mirror {
+            mirror.spawn();
+        }
+        response
+    }
+}
+
+/// A shadow mirror waiting for its primary response to be out: its own context (the mirror's
+/// request id, the shadow model as the served model) and the request as the mirror sends it.
+struct Mirror {
+    ctx: Context,
+    req: ChatRequest,
+}
+
+/// Returns the mirror of a request whose decision asks for one (shadow mode, sampled, within
+/// the spend cap), taken before the primary path consumes the request.
+fn mirror_of(ctx: &Context, req: &ChatRequest) -> Option<Mirror> {
+    let outcome = ctx.decision.outcome.as_ref().filter(|o| o.mirror)?;
+    let shadow = outcome.shadow.as_deref()?;
+    let Some(model) = ctx.gateway.catalog.get(shadow) else {
+        tracing::warn!(
+            model = shadow,
+            "the shadow model is not in the catalog: not mirrored"
+        );
+        return None;
+    };
+    let mut req = req.clone();
+    req.stream = false;
+    req.stream_options = None;
+    Some(Mirror {
+        ctx: Context {
+            gateway: Arc::clone(&ctx.gateway),
+            caller: ctx.caller.clone(),
+            request_id: ResponseCompleted::mirror_request_id(&ctx.request_id),
+            session: ctx.session.clone(),
+            trace: ctx.trace.clone(),
+            decision: ctx.decision.clone(),
+            started: Instant::now(),
+            served: model.clone(),
+            attempts: Vec::new(),
+        },
+        req,
+    })
+}
+
+impl Mirror {
+    /// Starts the mirror in the background; nothing waits for it.
+    fn spawn(self) {
+        tokio::spawn(self.run());
+    }
+
+    /// Calls the shadow model once (non-streaming, no retry, no fallback, the provider's own
+    /// timeouts), settles its spend and publishes its `ResponseCompleted` with `shadow` set.
+    /// The answer itself is dropped.
+    async fn run(self) {
+        let Mirror { mut ctx, req } = self;
+        ctx.started = Instant::now();
+        let provider = ctx.gateway.provider(&ctx.served).cloned();
+        let result = match provider {
+            Some(provider) => provider.complete(ctx.served.upstream_name(), &req).await,
+            None => Err(ProviderError::new(
+                ctx.served.provider(),
+                ProviderErrorKind::NotFound,
+                format!("provider `{}` is not configured", ctx.served.provider()),
+            )),
+        };
+        let took = ctx.started.elapsed().as_millis() as i64;
+        let outcome = match result {
+            Ok(response) => {
+                ctx.attempts
+                    .push(attempt_record(&ctx.served, Ok(()), took, None));
+                let finish = response.choices.first().map(|c| c.finish_reason);
+                let refused = response.choices.iter().any(|c| c.message.refusal.is_some());
+                Outcome {
+                    status: status_of(finish, refused),
+                    finish,
+                    usage: response.usage,
+                    ttft_ms: None,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                ctx.attempts.push(attempt_record(
+                    &ctx.served,
+                    Err(&e),
+                    took,
+                    Some("shadow mirror: one attempt, not retried".to_owned()),
+                ));
+                Outcome {
+                    status: if e.kind == ProviderErrorKind::Timeout {
+                        ResponseStatus::Timeout
+                    } else {
+                        ResponseStatus::Error
+                    },
+                    finish: None,
+                    usage: None,
+                    ttft_ms: None,
+                    error: Some(e),
+                }
+            }
+        };
+        let mut event = completed_event(&ctx, outcome);
+        event.shadow = true;
+        ctx.gateway.mirrors.settle(
+            &ctx.caller.org,
+            ctx.decision.route.as_str(),
+            &ctx.served.id,
+            event.status,
+            event.cost_usd.map(Usd::get),
+            event.envelope.event_time.as_micros(),
+        );
+        ctx.gateway
+            .publisher
+            .publish(Event::ResponseCompleted(event));
     }
 }
 
@@ -570,7 +689,11 @@ fn sse(data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-async fn stream(mut ctx: Context, mut req: ChatRequest) -> Result<Response, ApiError> {
+async fn stream(
+    mut ctx: Context,
+    mut req: ChatRequest,
+    mirror: Option<Mirror>,
+) -> Result<Response, ApiError> {
     let client_wants_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
     // Always ask the upstream for usage: cost needs it even when the client does not.
     req.stream_options
@@ -598,6 +721,9 @@ async fn stream(mut ctx: Context, mut req: ChatRequest) -> Result<Response, ApiE
                         error: Some(e),
                     },
                 )));
+            if let Some(mirror) = mirror {
+                mirror.spawn();
+            }
             return Ok(with_ids(api.into_response(), &ctx));
         }
     };
@@ -687,6 +813,11 @@ async fn stream(mut ctx: Context, mut req: ChatRequest) -> Result<Response, ApiE
                     error,
                 },
             )));
+        // The stream is over (or the client left): only now does the mirror start, so it never
+        // competes with the stream it shadows.
+        if let Some(mirror) = mirror {
+            mirror.spawn();
+        }
     });
     let body = Body::from_stream(tokio_stream_of(rx));
     let mut response = Response::new(body);

@@ -54,6 +54,8 @@ pub struct Gateway {
     pub router: crate::routing::RouterState,
     /// The decisions read model, where this node can read it.
     pub decisions: Option<switchyard_decisions::DecisionQueries<switchyard_store::EmbeddedStore>>,
+    /// Shadow mirroring: the per-(org, route) UTC-day spend against `mirror_daily_cap_usd`.
+    pub mirrors: crate::mirror::Mirrors,
 }
 
 /// The models the router may pick: catalog rows whose provider is configured.
@@ -270,7 +272,9 @@ impl Gateway {
             priors: &self.router.priors,
             models: &Servable(self),
             pin,
-            mirror_budget_left: true,
+            // Only a route that mirrors at all looks its spend up.
+            mirror_budget_left: policy.mirror_fraction > 0.0
+                && self.mirror_budget_left(org, &policy.name),
         };
         let request = switchyard_router::Request {
             org: org.as_str(),
@@ -289,6 +293,21 @@ impl Gateway {
             param: Some("messages".into()),
             code: Some("no_capable_model"),
         })
+    }
+
+    /// Returns whether a route's shadow mirrors may spend more today: no
+    /// `mirror_daily_cap_usd`, or today's spend (UTC day, by the gateway's clock) below it; see
+    /// [`crate::mirror`]. The cap is the route's effective one (the org's route configuration,
+    /// else the configuration file's).
+    pub fn mirror_budget_left(&self, org: &OrgId, route: &str) -> bool {
+        let now = self.now();
+        let cap = self
+            .plane
+            .route(org, route, now)
+            .and_then(|resolved| resolved.view.mirror_daily_cap_usd);
+        self.mirrors
+            .spend
+            .budget_left(org, route, cap, now.as_micros())
     }
 
     /// Builds the signed `RouteDecided` trace of a decision.

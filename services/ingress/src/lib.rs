@@ -18,6 +18,7 @@ mod error;
 mod extract;
 pub mod gateway;
 mod health;
+pub mod mirror;
 mod models;
 pub mod publish;
 pub mod routes;

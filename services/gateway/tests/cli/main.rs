@@ -4,6 +4,7 @@
 mod chat;
 mod config;
 mod keys;
+mod mirror;
 mod routes;
 mod routing;
 mod server;
