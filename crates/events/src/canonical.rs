@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::canonical_fast;
 use crate::event::{Constraints, ConstraintsChanged, RequestFeatures, RouteDecided, ScoreWeights};
 use crate::ids::RouteName;
 
@@ -14,6 +15,15 @@ use crate::ids::RouteName;
 /// whitespace, strings escaped minimally, numbers in ECMAScript `Number.prototype.toString` form
 /// (`1.0` → `1`, `1e21` → `1e+21`); integers are written exactly.
 pub fn canonical_json(value: &Value) -> String {
+    let mut out = Vec::new();
+    canonical_fast::write_value(&mut out, value);
+    // Valid by construction: UTF-8 strings copied whole or cut at ASCII bytes, and ASCII.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`canonical_json`] as it was first written (strings `char` by `char`, numbers from `{:e}`):
+/// the definition the fast writers are tested against.
+fn canonical_json_reference(value: &Value) -> String {
     let mut out = String::new();
     write_canonical(value, &mut out);
     out
@@ -29,7 +39,7 @@ fn write_canonical(value: &Value, out: &mut String) {
             } else if let Some(u) = n.as_u64() {
                 let _ = write!(out, "{u}");
             } else if let Some(f) = n.as_f64() {
-                out.push_str(&ecmascript_number(f));
+                out.push_str(&ecmascript_number_reference(f));
             } else {
                 out.push_str("null");
             }
@@ -85,7 +95,22 @@ fn write_string(s: &str, out: &mut String) {
 }
 
 /// Returns `x` formatted as ECMAScript's `Number.prototype.toString(10)` (non-finite → `null`).
+#[cfg(test)]
 pub(crate) fn ecmascript_number(x: f64) -> String {
+    let mut out = Vec::new();
+    canonical_fast::write_f64(&mut out, x);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`ecmascript_number`] from Rust's `{:e}` (the shortest digits that round-trip, closest to `x`),
+/// reformatted: the original definition, kept as the reference the allocation-free writer is
+/// tested against.
+///
+/// One known difference from ECMA-262: when `x` lies exactly halfway between the two closest
+/// shortest forms (e.g. 2^-25, `2.98023223876953125e-8`), `{:e}` rounds up (`...313e-8`) where
+/// the specification's recommended rule, and V8, pick the even one (`...312e-8`). Signed payloads
+/// have always used this rule, so the fast writer reproduces it.
+pub(crate) fn ecmascript_number_reference(x: f64) -> String {
     if !x.is_finite() {
         return "null".to_owned();
     }
@@ -93,7 +118,7 @@ pub(crate) fn ecmascript_number(x: f64) -> String {
         return "0".to_owned();
     }
     if x < 0.0 {
-        return format!("-{}", ecmascript_number(-x));
+        return format!("-{}", ecmascript_number_reference(-x));
     }
     // Rust's `{:e}` prints the shortest digits that round-trip, like ECMAScript's algorithm.
     let sci = format!("{x:e}");
@@ -307,7 +332,20 @@ impl RouteDecided {
     /// is `null`, `[]` or `{}` removed at any depth. Old decisions therefore keep their payload
     /// when a later version adds a field with a default, and a field that differs from its
     /// default is always covered.
+    ///
+    /// Written directly from the fields, without building a JSON tree; byte for byte the same as
+    /// [`RouteDecided::signing_payload_reference`], which spells the definition out. Never fails
+    /// today; the `Result` keeps the signature of the reference.
     pub fn signing_payload(&self) -> Result<Vec<u8>, serde_json::Error> {
+        Ok(canonical_fast::signing_payload(self))
+    }
+
+    /// The definition of [`RouteDecided::signing_payload`], executable: the decision's serde
+    /// JSON value, `signature` and top-level defaults removed, pruned, serialised as JCS. Slow
+    /// (a `Value` tree and its re-serialisation); kept for tests, which check that the fast
+    /// writer agrees with it on arbitrary decisions.
+    #[doc(hidden)]
+    pub fn signing_payload_reference(&self) -> Result<Vec<u8>, serde_json::Error> {
         let mut json = serde_json::to_value(self)?;
         if let Value::Object(map) = &mut json {
             map.remove("signature");
@@ -318,7 +356,7 @@ impl RouteDecided {
             }
         }
         let pruned = prune(json).unwrap_or(Value::Object(Map::new()));
-        Ok(canonical_json(&pruned).into_bytes())
+        Ok(canonical_json_reference(&pruned).into_bytes())
     }
 }
 
@@ -345,6 +383,133 @@ mod tests {
         ];
         for (x, expected) in cases {
             assert_eq!(ecmascript_number(x), expected, "{x:e}");
+            assert_eq!(ecmascript_number_reference(x), expected, "{x:e}");
+        }
+    }
+
+    /// Checks the allocation-free writer against the `{:e}`-based reference.
+    fn check_number(x: f64) {
+        assert_eq!(
+            ecmascript_number(x),
+            ecmascript_number_reference(x),
+            "{x:e} ({:#x})",
+            x.to_bits()
+        );
+    }
+
+    #[test]
+    fn fast_numbers_match_the_reference_at_the_edges() {
+        let mut edges = vec![
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::EPSILON,
+            9_007_199_254_740_992.0,
+            9_007_199_254_740_993.0,
+            123_456_789_012_345_680_000.0,
+            999_999_999_999_999_900_000.0,
+            0.000_000_1,
+            0.000_001,
+            0.1,
+            0.2,
+            0.3,
+            2.0 / 3.0,
+        ];
+        // Every power of two (the irregular spacing below them), every power of ten across the
+        // range, integers and short decimals; each with its neighbours.
+        let mut p = f64::from_bits(1);
+        while p.is_finite() {
+            edges.push(p);
+            p *= 2.0;
+        }
+        for e in -330..=310 {
+            edges.push(format!("1e{e}").parse().unwrap_or(0.0));
+            edges.push(format!("5e{e}").parse().unwrap_or(0.0));
+            edges.push(format!("9.999999999999999e{e}").parse().unwrap_or(0.0));
+        }
+        for i in 0..2_000_u32 {
+            edges.push(f64::from(i));
+            edges.push(f64::from(i) / 1000.0);
+            edges.push(f64::from(i) * 1e18);
+        }
+        for x in edges {
+            for bits in [x.to_bits().wrapping_sub(1), x.to_bits(), x.to_bits() + 1] {
+                check_number(f64::from_bits(bits));
+                check_number(-f64::from_bits(bits));
+            }
+        }
+    }
+
+    #[test]
+    fn fast_numbers_match_the_reference_on_random_doubles() {
+        // xorshift64*: uniform bit patterns (every exponent), then uniform values in 0..1 (the
+        // scores and weights of a trace).
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        for _ in 0..100_000 {
+            check_number(f64::from_bits(next()));
+            check_number((next() >> 11) as f64 / (1_u64 << 53) as f64);
+        }
+    }
+
+    /// The same on many more doubles; run it in release:
+    /// `SWITCHYARD_NUMBER_SAMPLES=100000000 cargo test --release -p switchyard-events --lib -- --ignored many_doubles`.
+    #[test]
+    #[ignore = "slow; run by hand after touching the number writer"]
+    fn fast_numbers_match_the_reference_on_many_doubles() {
+        let samples: u64 = std::env::var("SWITCHYARD_NUMBER_SAMPLES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000_000);
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        };
+        for _ in 0..samples {
+            let bits = next();
+            check_number(f64::from_bits(bits));
+            // Short mantissas: values with few significant bits, where exact ties live.
+            check_number(f64::from_bits(bits & !((1_u64 << (bits % 52)) - 1)));
+        }
+    }
+
+    #[test]
+    fn fast_strings_match_the_reference() {
+        let mut specials: Vec<char> = (0..0x80_u8).map(char::from).collect();
+        specials.extend([
+            'é',
+            '\u{7f}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{fffd}',
+            '😀',
+            '\u{10ffff}',
+        ]);
+        for a in &specials {
+            for b in &specials {
+                for s in [
+                    format!("{a}x{b}{b}"),
+                    format!("abcdefg{a}hijklmnopq{b}rstuvwxyz{a}"),
+                ] {
+                    let mut fast = Vec::new();
+                    canonical_fast::write_str(&mut fast, &s);
+                    let mut reference = String::new();
+                    write_string(&s, &mut reference);
+                    assert_eq!(String::from_utf8_lossy(&fast), reference, "{s:?}");
+                }
+            }
         }
     }
 

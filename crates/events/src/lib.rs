@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod canonical;
+mod canonical_fast;
 pub mod codec;
 pub mod event;
 pub mod ids;

@@ -248,7 +248,7 @@ fn score_weights() -> impl Strategy<Value = ScoreWeights> {
 }
 
 prop_compose! {
-    fn route_decided()(
+    pub fn route_decided()(
         envelope in envelope(),
         ids in [text(), text(), text()],
         session_id in option::of(text()),

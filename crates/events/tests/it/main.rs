@@ -8,6 +8,7 @@ mod compatibility;
 mod fixtures;
 mod samples;
 mod schemas;
+mod signing;
 
 use std::path::PathBuf;
 
