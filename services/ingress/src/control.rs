@@ -402,6 +402,14 @@ impl ControlPlane {
         self
     }
 
+    /// Returns the writer given by [`ControlPlane::with_writer`], if any: the node's direct,
+    /// durable path to the log. `POST /v1/feedback` appends through it too (feedback is
+    /// acknowledged only once durable, and nothing folds it here, so it does not go through
+    /// [`ControlPlane::commit`]).
+    pub fn writer(&self) -> Option<&ControlWriter> {
+        self.inner.writer.get()
+    }
+
     /// Returns the configuration-file defaults routes are built from.
     pub fn defaults(&self) -> &RoutingDefaults {
         &self.inner.defaults

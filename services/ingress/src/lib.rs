@@ -16,6 +16,7 @@ pub mod control;
 mod embeddings;
 mod error;
 mod extract;
+pub mod feedback;
 pub mod gateway;
 mod health;
 pub mod mirror;
@@ -108,6 +109,7 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
             axum::routing::post(embeddings::embeddings),
         )
         .route("/v1/models", get(models::list))
+        .route("/v1/feedback", axum::routing::post(feedback::submit))
         .route("/v1/keys", get(traces::keys))
         .route(
             "/v1/routing/explain",

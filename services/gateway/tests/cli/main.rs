@@ -3,6 +3,7 @@
 
 mod chat;
 mod config;
+mod feedback;
 mod keys;
 mod mirror;
 mod routes;
