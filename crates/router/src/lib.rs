@@ -35,6 +35,6 @@ pub use policy::{Learning, PolicyError, RoutePolicy, ScoreWeights, SourceWeights
 pub use priors::{Prior, Priors, PriorsError};
 pub use score::{ModelScore, Signal};
 pub use sign::{DecisionSigner, PublicKey, SignError};
-pub use stats::{ModelStats, RouteStats, RoutingTable, SourceStat};
+pub use stats::{ModelStats, RouteStats, RoutingTable, SourceStat, stats_of};
 pub use switchyard_providers::Needs;
 pub use trace::{TraceIds, build_trace, features_of, needs_of};

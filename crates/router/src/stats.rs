@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use switchyard_events::FeedbackSource;
+use switchyard_events::{FeedbackSource, RoutingTableUpdated};
 
 /// Count, mean and variance of one feedback source's normalised (0..=1) scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -132,4 +132,50 @@ impl RoutingTable {
     pub fn replace_org(&mut self, org: &str, routes: HashMap<String, RouteStats>) {
         self.routes.insert(org.to_owned(), routes);
     }
+}
+
+/// Converts a projector snapshot into the router's statistics, by route.
+pub fn stats_of(snapshot: &RoutingTableUpdated) -> HashMap<String, RouteStats> {
+    let count = |v: i64| u64::try_from(v).unwrap_or(0);
+    snapshot
+        .routes
+        .iter()
+        .map(|entry| {
+            let models = entry
+                .models
+                .iter()
+                .map(|m| {
+                    let mut stats = ModelStats {
+                        requests: count(m.samples),
+                        successes: count(m.successes),
+                        errors: count(m.errors),
+                        cost_mean_usd: (m.cost_mean_usd.is_finite() && m.samples > 0)
+                            .then_some(m.cost_mean_usd),
+                        p95_latency_ms: (m.latency_samples > 0).then(|| count(m.p95_latency_ms)),
+                        latency_samples: count(m.latency_samples),
+                        regressions: m
+                            .regressions
+                            .iter()
+                            .map(|(k, v)| (k.clone(), count(*v)))
+                            .collect(),
+                        ..ModelStats::default()
+                    };
+                    for s in &m.sources {
+                        if s.source == FeedbackSource::Benchmark {
+                            continue;
+                        }
+                        if let Some(slot) = stats.source_mut(s.source) {
+                            *slot = SourceStat {
+                                samples: count(s.samples),
+                                mean: s.mean,
+                                variance: s.variance,
+                            };
+                        }
+                    }
+                    (m.model.as_str().to_owned(), stats)
+                })
+                .collect();
+            (entry.route.as_str().to_owned(), RouteStats { models })
+        })
+        .collect()
 }

@@ -136,7 +136,9 @@ pub async fn run(
 
     for role in roles {
         match role {
-            Role::All | Role::Ingress | Role::Stream(StreamName::Decisions) => {}
+            Role::All
+            | Role::Ingress
+            | Role::Stream(StreamName::Decisions | StreamName::SessionNps) => {}
             Role::Stream(name) => tracing::warn!(
                 stream = name.as_str(),
                 "this stream processor is not built yet; the role serves health and metrics only"
@@ -194,25 +196,35 @@ pub async fn run(
     } else {
         None
     };
-    let runs_decisions = roles
-        .iter()
-        .any(|r| matches!(r, Role::All | Role::Stream(StreamName::Decisions)));
-    if runs_decisions {
-        let runtime = switchyard_processor::ProcessorRuntime::new(
+    let runs = |name: StreamName| {
+        roles
+            .iter()
+            .any(|r| matches!(r, Role::All) || *r == Role::Stream(name))
+    };
+    let deps = || switchyard_processor::ProcessorDeps {
+        log: log.clone(),
+        store: store.clone(),
+        codec: Codec::clone(&codec),
+        metrics: metrics.clone(),
+        clock: Arc::new(switchyard_runtime::SystemClock) as switchyard_runtime::SharedClock,
+    };
+    if runs(StreamName::Decisions) {
+        spawn_processor(
+            &supervisor,
+            "stream:decisions",
             switchyard_decisions::DecisionsProcessor,
-            switchyard_processor::ProcessorDeps {
-                log: log.clone(),
-                store: store.clone(),
-                codec: Codec::clone(&codec),
-                metrics: metrics.clone(),
-                clock: Arc::new(switchyard_runtime::SystemClock),
-            },
-            switchyard_processor::ProcessorOptions::default(),
+            deps(),
+            &shutdown,
         );
-        let stop = shutdown.clone();
-        supervisor.spawn("stream:decisions", async move {
-            runtime.run(stop).await.map_err(anyhow::Error::from)
-        });
+    }
+    if runs(StreamName::SessionNps) {
+        spawn_processor(
+            &supervisor,
+            "stream:session-nps",
+            switchyard_session_nps::processor(switchyard_session_nps::SessionNpsConfig::default()),
+            deps(),
+            &shutdown,
+        );
     }
     let state = AppState {
         readiness: readiness.clone(),
@@ -271,6 +283,25 @@ pub async fn run(
     closed?;
     eprintln!("switchyard: stopped; event log flushed");
     Ok(())
+}
+
+/// Runs a stream processor under the supervisor until shutdown.
+fn spawn_processor<P: switchyard_processor::Processor>(
+    supervisor: &Supervisor,
+    name: &'static str,
+    processor: P,
+    deps: switchyard_processor::ProcessorDeps<EmbeddedLog, switchyard_store::EmbeddedStore>,
+    shutdown: &CancellationToken,
+) {
+    let runtime = switchyard_processor::ProcessorRuntime::new(
+        processor,
+        deps,
+        switchyard_processor::ProcessorOptions::default(),
+    );
+    let stop = shutdown.clone();
+    supervisor.spawn(name, async move {
+        runtime.run(stop).await.map_err(anyhow::Error::from)
+    });
 }
 
 fn backend_name(backend: &LogBackend) -> &'static str {
@@ -357,10 +388,16 @@ fn build_gateway(
         switchyard_router::Priors::shipped().context("the shipped benchmark priors")?;
     if let Some(file) = &config.routing.priors_file {
         let text = std::fs::read_to_string(file).with_context(|| {
-            format!("config error: `routing.priors_file`: cannot read {}", file.display())
+            format!(
+                "config error: `routing.priors_file`: cannot read {}",
+                file.display()
+            )
         })?;
         let extra = switchyard_router::Priors::parse(&text).map_err(|e| {
-            anyhow::anyhow!("config error: `routing.priors_file` ({}): {e}", file.display())
+            anyhow::anyhow!(
+                "config error: `routing.priors_file` ({}): {e}",
+                file.display()
+            )
         })?;
         priors.extend(extra.rows().cloned());
     }

@@ -29,9 +29,7 @@ pub fn load_signer(file: &SigningKeyFile) -> anyhow::Result<DecisionSigner> {
             ),
             SigningKeyFile::Generated(_) => generate(path),
         },
-        Err(e) => {
-            Err(e).with_context(|| format!("cannot read the signing key {}", path.display()))
-        }
+        Err(e) => Err(e).with_context(|| format!("cannot read the signing key {}", path.display())),
     }
 }
 
@@ -40,8 +38,7 @@ fn generate(path: &Path) -> anyhow::Result<DecisionSigner> {
     let dir = path
         .parent()
         .context("the signing key path has no parent directory")?;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = path.with_extension("pk8.tmp");
     {
         let mut options = std::fs::OpenOptions::new();

@@ -228,7 +228,10 @@ impl Gateway {
             .cloned()
             .ok_or_else(|| ApiError {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: format!("The router chose `{}`, which is not in the model catalog.", decision.served),
+                message: format!(
+                    "The router chose `{}`, which is not in the model catalog.",
+                    decision.served
+                ),
                 kind: "server_error",
                 param: None,
                 code: None,
@@ -254,7 +257,10 @@ impl Gateway {
     /// The seed is a hash of the decision id (unique per request); the canary bucket is a hash
     /// of the org, the route and the session (the decision id without one), so a session stays
     /// on its side of a canary split.
-    #[expect(clippy::too_many_arguments, reason = "every input of one decision, named")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every input of one decision, named"
+    )]
     pub fn route_with(
         &self,
         org: &OrgId,
@@ -335,7 +341,9 @@ impl Gateway {
             Some(outcome) => switchyard_router::build_trace(
                 ids,
                 &decision.policy,
-                decision.table.route(caller.org.as_str(), &decision.policy.name),
+                decision
+                    .table
+                    .route(caller.org.as_str(), &decision.policy.name),
                 &decision.needs,
                 outcome,
                 decision.lang,

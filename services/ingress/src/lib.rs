@@ -111,10 +111,7 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
         .route("/v1/models", get(models::list))
         .route("/v1/feedback", axum::routing::post(feedback::submit))
         .route("/v1/keys", get(traces::keys))
-        .route(
-            "/v1/routing/explain",
-            axum::routing::post(traces::explain),
-        )
+        .route("/v1/routing/explain", axum::routing::post(traces::explain))
         .route("/v1/decisions", get(traces::list))
         .route("/v1/decisions/{id}", get(traces::get))
         .route("/v1/models/{*id}", get(models::get))

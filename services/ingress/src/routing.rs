@@ -5,18 +5,15 @@
 //! takes no lock, it loads one pointer). Until the projector has published anything, the table
 //! is version 0 and decisions rest on the benchmark priors (phase 0).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
 use switchyard_config::RoutingConfig;
-use switchyard_events::{Codec, Event, EventId, FeedbackSource, RoutingTableUpdated, Topic};
+use switchyard_events::{Codec, Event, EventId, RoutingTableUpdated, Topic};
 use switchyard_log::{EventLog, GroupId, StartFrom, Subscription};
-use switchyard_router::{
-    DecisionSigner, Lang, ModelStats, Priors, RouteStats, RoutingTable, SourceStat,
-};
+use switchyard_router::{DecisionSigner, Lang, Priors, RoutingTable};
 use tokio_util::sync::CancellationToken;
 
 /// What the decision path needs besides the request and the control plane.
@@ -62,52 +59,7 @@ impl RouterState {
     }
 }
 
-/// Converts a projector snapshot into the router's statistics, by route.
-pub fn stats_of(snapshot: &RoutingTableUpdated) -> HashMap<String, RouteStats> {
-    let count = |v: i64| u64::try_from(v).unwrap_or(0);
-    snapshot
-        .routes
-        .iter()
-        .map(|entry| {
-            let models = entry
-                .models
-                .iter()
-                .map(|m| {
-                    let mut stats = ModelStats {
-                        requests: count(m.samples),
-                        successes: count(m.successes),
-                        errors: count(m.errors),
-                        cost_mean_usd: (m.cost_mean_usd.is_finite() && m.samples > 0)
-                            .then_some(m.cost_mean_usd),
-                        p95_latency_ms: (m.latency_samples > 0)
-                            .then(|| count(m.p95_latency_ms)),
-                        latency_samples: count(m.latency_samples),
-                        regressions: m
-                            .regressions
-                            .iter()
-                            .map(|(k, v)| (k.clone(), count(*v)))
-                            .collect(),
-                        ..ModelStats::default()
-                    };
-                    for s in &m.sources {
-                        if s.source == FeedbackSource::Benchmark {
-                            continue;
-                        }
-                        if let Some(slot) = stats.source_mut(s.source) {
-                            *slot = SourceStat {
-                                samples: count(s.samples),
-                                mean: s.mean,
-                                variance: s.variance,
-                            };
-                        }
-                    }
-                    (m.model.as_str().to_owned(), stats)
-                })
-                .collect();
-            (entry.route.as_str().to_owned(), RouteStats { models })
-        })
-        .collect()
-}
+pub use switchyard_router::stats_of;
 
 /// Follows the `routing-table` topic from its start until `shutdown`, swapping each snapshot
 /// in. Every node reads every partition (a group of its own that never commits).

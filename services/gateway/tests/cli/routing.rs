@@ -35,7 +35,9 @@ fn chat(server: &Server, headers: &[(&str, &str)]) -> anyhow::Result<(String, St
     let decision = header(&head, "x-switchyard-decision-id")
         .context("decision header")?
         .to_owned();
-    let request = header(&head, "x-request-id").context("request header")?.to_owned();
+    let request = header(&head, "x-request-id")
+        .context("request header")?
+        .to_owned();
     Ok((decision, request, serde_json::from_str(&body)?))
 }
 
@@ -138,11 +140,16 @@ fn traces_are_complete_signed_and_verify_against_the_published_key() -> anyhow::
     ensure!(trace["request_id"] == request_id.as_str(), "{trace}");
     ensure!(trace["explanation_language"] == "de", "{trace}");
     ensure!(
-        trace["explanation"].as_str().is_some_and(|e| e.contains("Route")),
+        trace["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("Route")),
         "{trace}"
     );
     let candidates = trace["candidates"].as_array().context("candidates")?;
-    ensure!(candidates.len() == 3, "baseline and two candidates: {trace}");
+    ensure!(
+        candidates.len() == 3,
+        "baseline and two candidates: {trace}"
+    );
     ensure!(
         candidates.iter().all(|c| c["score"].is_number()),
         "every capable model is scored: {trace}"
@@ -160,7 +167,11 @@ fn traces_are_complete_signed_and_verify_against_the_published_key() -> anyhow::
 
     let key = public_key(&server)?;
     let decided: RouteDecided = serde_json::from_value(trace.clone())?;
-    ensure!(decided.signing_key_id == key.key_id, "{}", decided.signing_key_id);
+    ensure!(
+        decided.signing_key_id == key.key_id,
+        "{}",
+        decided.signing_key_id
+    );
     key.verify(&decided)
         .map_err(|e| anyhow::anyhow!("the trace verifies: {e}"))?;
     let mut tampered = decided.clone();
@@ -168,7 +179,12 @@ fn traces_are_complete_signed_and_verify_against_the_published_key() -> anyhow::
     ensure!(key.verify(&tampered).is_err(), "a tampered trace fails");
 
     // The list endpoint finds it by route and by time window, org-scoped and paginated.
-    let (status, _, body) = http(server.addr, "GET", "/v1/decisions?route=default&limit=10", None)?;
+    let (status, _, body) = http(
+        server.addr,
+        "GET",
+        "/v1/decisions?route=default&limit=10",
+        None,
+    )?;
     ensure!(status == 200, "{status} {body}");
     let list: Value = serde_json::from_str(&body)?;
     ensure!(
@@ -178,7 +194,10 @@ fn traces_are_complete_signed_and_verify_against_the_published_key() -> anyhow::
         "{list}"
     );
     let (status, _, body) = http(server.addr, "GET", "/v1/decisions?bogus=1", None)?;
-    ensure!(status == 400, "unknown filters are refused: {status} {body}");
+    ensure!(
+        status == 400,
+        "unknown filters are refused: {status} {body}"
+    );
     let (status, _, body) = http(server.addr, "GET", "/v1/decisions/dec-nope", None)?;
     ensure!(status == 404, "{status} {body}");
     ensure!(body.contains("\"error\""), "OpenAI error shape: {body}");
@@ -202,7 +221,11 @@ fn explain_is_a_dry_run() -> anyhow::Result<()> {
     let v: Value = serde_json::from_str(&body)?;
     ensure!(v["dry_run"] == true, "{v}");
     let decided: RouteDecided = serde_json::from_value(v["decision"].clone())?;
-    ensure!(decided.explanation_language == "ja", "{}", decided.explanation);
+    ensure!(
+        decided.explanation_language == "ja",
+        "{}",
+        decided.explanation
+    );
     public_key(&server)?
         .verify(&decided)
         .map_err(|e| anyhow::anyhow!("explain traces are signed too: {e}"))?;
@@ -212,14 +235,19 @@ fn explain_is_a_dry_run() -> anyhow::Result<()> {
         "/v1/routing/explain",
         Some(r#"{"model": "auto"}"#),
     )?;
-    ensure!(status == 400 && body.contains("\"error\""), "{status} {body}");
+    ensure!(
+        status == 400 && body.contains("\"error\""),
+        "{status} {body}"
+    );
     let (status, _) = server.terminate()?;
     ensure!(status.success(), "{status}");
 
     // Nothing was published: no request, decision or response mentions the explain request.
     let log = EmbeddedLog::open_dir(&dir.path().join("log"), EmbeddedOptions::default())?;
     let codec = Codec::new()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let count = rt.block_on(async {
         let mut n = 0usize;
         for topic in [Topic::Requests, Topic::Decisions, Topic::Responses] {
@@ -227,8 +255,11 @@ fn explain_is_a_dry_run() -> anyhow::Result<()> {
                 let w = log.watermarks(topic, p).await?;
                 let records = log.read(topic, p, w.start, 10_000).await?;
                 for r in records {
-                    if let Ok(Event::RouteDecided(_) | Event::RequestReceived(_) | Event::ResponseCompleted(_)) =
-                        codec.decode(&r.value)
+                    if let Ok(
+                        Event::RouteDecided(_)
+                        | Event::RequestReceived(_)
+                        | Event::ResponseCompleted(_),
+                    ) = codec.decode(&r.value)
                     {
                         n += 1;
                     }
@@ -247,7 +278,10 @@ fn shadow_serves_the_baseline_and_records_the_choice() -> anyhow::Result<()> {
     let config = config_with_mode(dir.path(), "shadow", 0)?;
     let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
     let (decision_id, _, answer) = chat(&server, &[])?;
-    ensure!(answer["model"] == "demo/large", "shadow serves the baseline: {answer}");
+    ensure!(
+        answer["model"] == "demo/large",
+        "shadow serves the baseline: {answer}"
+    );
     let record = decision_record(&server, &decision_id)?;
     let trace = &record["decision"];
     ensure!(
@@ -266,7 +300,10 @@ fn live_serves_the_choice() -> anyhow::Result<()> {
     let config = config_with_mode(dir.path(), "live", 0)?;
     let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
     let (_, _, answer) = chat(&server, &[])?;
-    ensure!(answer["model"] == "demo/small", "live serves the choice: {answer}");
+    ensure!(
+        answer["model"] == "demo/small",
+        "live serves the choice: {answer}"
+    );
     Ok(())
 }
 
@@ -284,7 +321,10 @@ fn canary_is_sticky_per_session() -> anyhow::Result<()> {
                     .map(|(_, _, a)| a["model"].as_str().unwrap_or("").to_owned())
             })
             .collect::<anyhow::Result<_>>()?;
-        ensure!(models.len() == 1, "session {sid} switched models: {models:?}");
+        ensure!(
+            models.len() == 1,
+            "session {sid} switched models: {models:?}"
+        );
         seen.extend(models);
     }
     ensure!(
@@ -300,7 +340,10 @@ fn a_pin_and_a_constraints_change_through_the_api_change_what_serves() -> anyhow
     let config = config_with_mode(dir.path(), "live", 0)?;
     let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
     let (_, _, answer) = chat(&server, &[])?;
-    ensure!(answer["model"] == "demo/small", "precondition: live routes: {answer}");
+    ensure!(
+        answer["model"] == "demo/small",
+        "precondition: live routes: {answer}"
+    );
 
     // Pin to the medium model: every request serves it, and the trace says so.
     let (status, _, body) = http(
@@ -320,7 +363,10 @@ fn a_pin_and_a_constraints_change_through_the_api_change_what_serves() -> anyhow
     let (status, _, body) = http(server.addr, "DELETE", "/v1/routes/default/pin", None)?;
     ensure!(status == 200 || status == 204, "{status} {body}");
     let (_, _, answer) = chat(&server, &[])?;
-    ensure!(answer["model"] == "demo/small", "unpinned, routing resumes: {answer}");
+    ensure!(
+        answer["model"] == "demo/small",
+        "unpinned, routing resumes: {answer}"
+    );
 
     // A constraint demo/small cannot meet (org samples it does not have) holds the baseline,
     // and the trace names the constraint and the chain head it was decided under.
@@ -333,16 +379,21 @@ fn a_pin_and_a_constraints_change_through_the_api_change_what_serves() -> anyhow
     ensure!(status == 200 || status == 201, "{status} {body}");
     let head: Value = serde_json::from_str(&body)?;
     let (decision_id, _, answer) = chat(&server, &[])?;
-    ensure!(answer["model"] == "demo/large", "min_samples holds the baseline: {answer}");
+    ensure!(
+        answer["model"] == "demo/large",
+        "min_samples holds the baseline: {answer}"
+    );
     let trace = decision_record(&server, &decision_id)?["decision"].clone();
     ensure!(trace["reason"] == "constraint_failed", "{trace}");
     ensure!(
-        trace["constraints"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|x| x["name"] == "min_samples" && x["passed"] == false)),
+        trace["constraints"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|x| x["name"] == "min_samples" && x["passed"] == false)),
         "{trace}"
     );
-    let hash = head["hash"].as_str().or_else(|| head["head"]["hash"].as_str());
+    let hash = head["hash"]
+        .as_str()
+        .or_else(|| head["head"]["hash"].as_str());
     ensure!(
         hash.is_some_and(|h| trace["constraints_hash"] == h),
         "the trace names the chain head: {trace} vs {head}"
