@@ -51,7 +51,7 @@ pub use raw::{
     RouteMode,
 };
 pub use routing::{
-    ConstraintsConfig, DEFAULT_CATEGORY, LearningConfig, RouteConfig, RoutingConfig,
+    ConstraintsConfig, DEFAULT_CATEGORY, LearningConfig, RouteConfig, RouteRule, RoutingConfig,
     SUPPORTED_LANGUAGES, ScoreWeightsConfig, SigningKeyFile, valid_category, valid_model_id,
     valid_route_name,
 };

@@ -143,6 +143,23 @@ pub struct RawRouting {
     pub default_language: String,
     /// Operator benchmark priors (the format of `crates/router/priors.toml`); empty = none.
     pub priors_file: String,
+    /// `[[routing.rules]]`: routes chosen from request metadata.
+    #[serde(default)]
+    pub rules: Vec<RawRouteRule>,
+}
+
+/// `[[routing.rules]]`: requests whose metadata matches go to `route`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteRule {
+    /// The route.
+    pub route: String,
+    /// Every pair must equal the request's `metadata` entry.
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// The request's `user` must equal this, when set.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// `[routing.score_weights]`.

@@ -88,6 +88,31 @@ pub struct RoutingConfig {
     pub default_language: String,
     /// Operator benchmark priors laid over the shipped ones; `None` = the shipped ones only.
     pub priors_file: Option<PathBuf>,
+    /// Routes chosen from request metadata, first match wins (after the route header and the
+    /// key's default route).
+    pub rules: Vec<RouteRule>,
+}
+
+/// `[[routing.rules]]`: requests whose metadata (and `user`) match go to `route`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    /// The route.
+    pub route: String,
+    /// Every pair must equal the request's `metadata` entry.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// The request's `user` must equal this, when set.
+    pub user: Option<String>,
+}
+
+impl RouteRule {
+    /// Returns whether a request's metadata and user match.
+    pub fn matches(&self, metadata: &dyn Fn(&str) -> Option<String>, user: Option<&str>) -> bool {
+        self.user.as_deref().is_none_or(|u| user == Some(u))
+            && self
+                .metadata
+                .iter()
+                .all(|(k, v)| metadata(k).as_deref() == Some(v.as_str()))
+    }
 }
 
 /// `[routing.score_weights]`: finite, non-negative, not all zero.
@@ -306,6 +331,30 @@ impl RawRouting {
             signing_key,
             default_language: language,
             priors_file,
+            rules: self
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    if !valid_route_name(&r.route) {
+                        return Err(ConfigError::invalid(
+                            &format!("routing.rules[{i}].route"),
+                            "route names are 1..=128 letters, digits, `-`, `_` and `.`",
+                        ));
+                    }
+                    if r.metadata.is_empty() && r.user.is_none() {
+                        return Err(ConfigError::invalid(
+                            &format!("routing.rules[{i}]"),
+                            "a rule needs `metadata` pairs or a `user` to match",
+                        ));
+                    }
+                    Ok(RouteRule {
+                        route: r.route.clone(),
+                        metadata: r.metadata.clone(),
+                        user: r.user.clone(),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }

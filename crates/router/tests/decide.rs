@@ -680,3 +680,77 @@ proptest! {
         }
     }
 }
+
+/// An audit recomputes a decision from its trace alone: the recorded features, seed, canary
+/// bucket and versions give back the same choice.
+#[test]
+fn a_trace_recomputes_to_the_same_decision() {
+    use switchyard_events::{
+        DecisionId, Envelope, EventId, OrgId, PartitionKey, RequestId, Timestamp, TraceId,
+    };
+    use switchyard_router::{Lang, TraceIds, build_trace, needs_of};
+
+    let w = World::new();
+    let s = cheap_is_good();
+    let mut p = policy();
+    p.candidates = vec!["p/cheap".into(), "p/mid".into()];
+    p.mode = RouteMode::Canary;
+    p.canary_percent = 40;
+    for session in 0..50 {
+        let sid = format!("s-{session}");
+        let req = Request {
+            seed: Request::seed_of(&format!("dec-{session}")),
+            canary_bucket: Request::bucket_of("o", "r", &sid),
+            needs: Needs {
+                input_tokens: 100 + session * 37,
+                max_output_tokens: if session % 3 == 0 { 0 } else { 300 },
+                tools: session % 4 == 0,
+                ..Needs::default()
+            },
+            ..request(needs())
+        };
+        let original = run(&w, &p, Some(&s), None, &req);
+        let request_id = RequestId::new(format!("req-{session}"));
+        let trace = build_trace(
+            TraceIds {
+                envelope: Envelope {
+                    event_id: EventId::now_v7(),
+                    org: OrgId::new("o"),
+                    event_time: Timestamp::from_micros(0),
+                    trace_id: TraceId::new("t"),
+                    partition_key: PartitionKey::session_or_request(None, &request_id),
+                },
+                decision_id: DecisionId::new(format!("dec-{session}")),
+                request_id,
+                session_id: None,
+            },
+            &p,
+            Some(&s),
+            &req.needs,
+            &original,
+            Lang::En,
+        );
+        // Only what the trace recorded goes into the recomputation.
+        let replayed = Request {
+            org: "o",
+            needs: needs_of(&trace.features),
+            seed: trace.seed as u64,
+            canary_bucket: trace.canary_bucket.map_or(0, |b| b as u32),
+        };
+        assert_eq!(trace.routing_table_version, 7);
+        let again = run(&w, &p, Some(&s), None, &replayed);
+        assert_eq!(
+            (
+                again.chosen.as_str(),
+                again.served.as_str(),
+                again.reason.as_str()
+            ),
+            (
+                trace.chosen_model.as_str(),
+                trace.served_model.as_str(),
+                trace.reason.as_str()
+            ),
+            "session {session}"
+        );
+    }
+}

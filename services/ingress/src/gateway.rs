@@ -148,10 +148,12 @@ impl Gateway {
     ) -> Result<Decision, ApiError> {
         let route_name = match headers.get(ROUTE_HEADER).and_then(|v| v.to_str().ok()) {
             Some(name) => name,
-            None => caller
-                .default_route
-                .as_ref()
-                .map_or("default", |r| r.as_str()),
+            None => match &caller.default_route {
+                Some(route) => route.as_str(),
+                None => {
+                    crate::routing::route_by_rules(&self.router.rules, req).unwrap_or("default")
+                }
+            },
         };
         let resolved = self.plane.route(&caller.org, route_name, self.now()).ok_or_else(|| ApiError {
             status: StatusCode::BAD_REQUEST,

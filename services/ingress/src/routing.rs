@@ -26,6 +26,8 @@ pub struct RouterState {
     pub table: ArcSwap<RoutingTable>,
     /// Language of explanations when the caller sends no `Accept-Language`.
     pub default_lang: Lang,
+    /// Routes chosen from request metadata (`[[routing.rules]]`).
+    pub rules: Vec<switchyard_config::RouteRule>,
 }
 
 impl std::fmt::Debug for RouterState {
@@ -45,6 +47,7 @@ impl RouterState {
             signer,
             table: ArcSwap::from_pointee(RoutingTable::new(0)),
             default_lang: Lang::parse(&routing.default_language).unwrap_or_default(),
+            rules: routing.rules.clone(),
         }
     }
 
@@ -60,6 +63,31 @@ impl RouterState {
 }
 
 pub use switchyard_router::stats_of;
+
+/// Returns the route a request's metadata selects, by the first matching rule.
+pub fn route_by_rules<'a>(
+    rules: &'a [switchyard_config::RouteRule],
+    req: &switchyard_providers::ChatRequest,
+) -> Option<&'a str> {
+    if rules.is_empty() {
+        return None;
+    }
+    let metadata = req
+        .extra
+        .get("metadata")
+        .and_then(serde_json::Value::as_object);
+    let lookup = |k: &str| {
+        metadata
+            .and_then(|m| m.get(k))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let user = req.extra.get("user").and_then(serde_json::Value::as_str);
+    rules
+        .iter()
+        .find(|r| r.matches(&lookup, user))
+        .map(|r| r.route.as_str())
+}
 
 /// Follows the `routing-table` topic from its start until `shutdown`, swapping each snapshot
 /// in. Every node reads every partition (a group of its own that never commits).

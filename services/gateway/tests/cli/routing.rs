@@ -400,3 +400,57 @@ fn a_pin_and_a_constraints_change_through_the_api_change_what_serves() -> anyhow
     );
     Ok(())
 }
+
+#[test]
+fn rules_on_request_metadata_pick_the_route_after_the_header() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("rules.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[routing.rules]]
+route = "support"
+metadata = { team = "support" }
+
+[routes.support]
+baseline = "demo/medium"
+candidates = ["demo/small"]
+mode = "off"
+"#,
+    )?;
+    let config = config.to_str().context("utf-8 path")?.to_owned();
+    let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
+    let ask = |metadata: Value, headers: &[(&str, &str)]| -> anyhow::Result<Value> {
+        let body = json!({"model": "auto", "metadata": metadata,
+            "messages": [{"role": "user", "content": "hello"}]})
+        .to_string();
+        let (status, _, body) = http_with(
+            server.addr,
+            "POST",
+            "/v1/chat/completions",
+            Some(&body),
+            headers,
+        )?;
+        ensure!(status == 200, "{status} {body}");
+        Ok(serde_json::from_str(&body)?)
+    };
+    let a = ask(json!({"team": "support"}), &[])?;
+    ensure!(
+        a["model"] == "demo/medium",
+        "the rule routes to support: {a}"
+    );
+    let b = ask(json!({"team": "sales"}), &[])?;
+    ensure!(
+        b["model"] == "demo/large",
+        "no rule matches: the default route: {b}"
+    );
+    let c = ask(
+        json!({"team": "support"}),
+        &[("x-switchyard-route", "default")],
+    )?;
+    ensure!(
+        c["model"] == "demo/large",
+        "the header wins over rules: {c}"
+    );
+    Ok(())
+}
