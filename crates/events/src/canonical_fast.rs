@@ -155,7 +155,15 @@ impl Shortest {
             CompactFormatter.write_f64(&mut writer, x).ok()?;
             40 - writer.len()
         };
-        let text = text.get(..written)?;
+        let mut shortest = Self::parse(text.get(..written)?)?;
+        if shortest.is_tie_broken_down(x) {
+            shortest.increment();
+        }
+        Some(shortest)
+    }
+
+    /// Reads the formatter's text back as digits and an exponent.
+    fn parse(text: &[u8]) -> Option<Self> {
         let (mantissa, exponent) = match text.iter().position(|&b| b == b'e') {
             Some(e) => (&text[..e], parse_exponent(&text[e + 1..])?),
             None => (text, 0),
@@ -185,13 +193,7 @@ impl Shortest {
             }
         }
         shortest.strip_trailing_zeros();
-        if shortest.len == 0 {
-            return None;
-        }
-        if shortest.is_tie_broken_down(x) {
-            shortest.increment();
-        }
-        Some(shortest)
+        (shortest.len > 0).then_some(shortest)
     }
 
     fn strip_trailing_zeros(&mut self) {
@@ -297,17 +299,20 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, x: f64) {
         out.push(b'-');
     }
     let x = x.abs();
-    if !may_tie(x) {
-        // Żmij writes `1e-5 <= x < 1e16` plain: `12.34`, `0.001234`, `12340000000.0`. That is
-        // ECMAScript's form already (its plain range is wider), less the `.0` of integers.
+    // Żmij writes `1e-5 <= x < 1e16` plain: `12.34`, `0.001234`, `12340000000.0`. That is
+    // ECMAScript's form already (its plain range is wider), less the `.0` Żmij gives integers.
+    // Decided from `x` rather than by reading the text back, which costs more than the writing:
+    // below 2^53 an integer's shortest form is itself, and a fraction's is not an integer. An
+    // exact tie (rare, and possible only when the cheap test on `x` allows it) takes the slow
+    // path. Tests pin the whole range against the `{:e}` reference.
+    if (1e-5..1e15).contains(&x) && !may_tie(x) {
         let start = out.len();
         if CompactFormatter.write_f64(out, x).is_ok() {
-            let written = &out[start..];
-            // An exponent (`e-7`, `e+308`) ends the text: only its last five bytes can hold `e`.
-            if !written.iter().rev().take(5).any(|&b| b == b'e') {
-                if written.ends_with(b".0") {
-                    out.truncate(out.len() - 2);
-                }
+            if x.fract() != 0.0 {
+                return;
+            }
+            if out.ends_with(b".0") {
+                out.truncate(out.len() - 2);
                 return;
             }
         }
