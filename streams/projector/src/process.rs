@@ -1,0 +1,783 @@
+//! The fold: request-path events into per-partition window cells, route events into route
+//! state, then (throttled by event time) the merge step that publishes a snapshot.
+//!
+//! Pure over its state: no clock, no I/O besides the staged state. Time is the inputs' event
+//! time only.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use switchyard_events::{
+    ConstraintsChanged, Event, EventId, FeedbackSource, FeedbackSubmitted, JudgeOutcome,
+    JudgeScored, OrgId, RequestId, ResponseCompleted, ResponseStatus, RouteConfigured,
+    RouteDecided, RoutePinned, RouteUnpinned, Target,
+};
+use switchyard_processor::{Input, Output, ProcessError, Processor, StagedState, Topic};
+use switchyard_store::{StateStore, Table};
+
+use crate::config::ProjectorConfig;
+use crate::snapshot;
+use crate::state::{
+    BaselineHint, CELLS, ConfiguredFacts, ConstraintsHead, Contribution, DecisionFacts, EXPIRY,
+    Ending, HINTS, OFFSETS, PinFacts, REQUESTS, ROLLBACK, ROUTES, RequestRecord, ResponseFacts,
+    RollbackState, RouteControl, ScoreFacts, WATERMARKS, cell_key, cell_prefix, expiry_key,
+    hint_key, keep_newer, offset_key, org_id_key, parse_expiry_key,
+};
+use crate::stats::{WindowCell, nano_usd, quality_bin};
+
+/// The projector's consumer group (and checkpoint namespace).
+pub const GROUP: &str = "projector";
+
+/// The topics the projector consumes.
+pub const INPUTS: &[Topic] = &[
+    Topic::Decisions,
+    Topic::Responses,
+    Topic::Feedback,
+    Topic::JudgeScores,
+    Topic::Pins,
+    Topic::Constraints,
+    Topic::Control,
+];
+
+/// Most expired requests whose join state one input drops (bounds the work per input; a
+/// backlog drains over the following inputs).
+const EXPIRY_PER_INPUT: usize = 16;
+/// Page size of state scans.
+pub(crate) const SCAN_PAGE: usize = 512;
+
+/// The projector as a [`Processor`]: run it in a
+/// [`ProcessorRuntime`](switchyard_processor::ProcessorRuntime) (see [`crate::run`]). It emits
+/// `RoutingTableUpdated` snapshots and `RoutePinned` automatic rollbacks.
+#[derive(Debug, Clone)]
+pub struct ProjectorProcessor {
+    config: Arc<ProjectorConfig>,
+}
+
+impl ProjectorProcessor {
+    /// Returns a projector with validated settings.
+    pub(crate) fn new(config: ProjectorConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    /// Returns the settings.
+    pub fn config(&self) -> &ProjectorConfig {
+        &self.config
+    }
+}
+
+/// Whether an input asks for a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// Nothing the table shows changed.
+    No,
+    /// Window data changed: publish when the org's throttle allows.
+    IfDue,
+    /// A route's configuration, constraints or pin changed: publish now.
+    Now,
+}
+
+impl Processor for ProjectorProcessor {
+    fn group(&self) -> &'static str {
+        GROUP
+    }
+
+    fn inputs(&self) -> &'static [Topic] {
+        INPUTS
+    }
+
+    async fn process<S: StateStore>(
+        &self,
+        input: &Input,
+        state: &mut StagedState<'_, S>,
+        out: &mut Output,
+    ) -> Result<(), ProcessError> {
+        let org = input.event.envelope().org.clone();
+        require("org", org.as_str())?;
+        let fold = Fold {
+            config: &self.config,
+            partition: input.partition,
+        };
+        state.put(
+            OFFSETS,
+            offset_key(input.topic.code(), input.partition),
+            (input.offset + 1).to_be_bytes().to_vec(),
+        );
+        let watermark = fold
+            .advance_watermark(state, input.event_time().as_micros())
+            .await?;
+        let publish = match &input.event {
+            Event::RouteDecided(e) => fold.on_decision(state, e, watermark).await?,
+            Event::ResponseCompleted(e) => fold.on_response(state, e, watermark).await?,
+            Event::FeedbackSubmitted(e) => fold.on_feedback(state, e, watermark).await?,
+            Event::JudgeScored(e) => fold.on_judged(state, e, watermark).await?,
+            Event::RouteConfigured(e) => on_route_configured(state, e).await?,
+            Event::ConstraintsChanged(e) => on_constraints(state, e).await?,
+            Event::RoutePinned(e) => on_pinned(state, e, input.offset).await?,
+            Event::RouteUnpinned(e) => on_unpinned(state, e, input.offset).await?,
+            // API keys and anything else on these topics: nothing the table shows.
+            _ => Publish::No,
+        };
+        fold.expire_requests(state, watermark).await?;
+        if publish != Publish::No {
+            snapshot::publish(
+                &self.config,
+                state,
+                out,
+                input,
+                &org,
+                publish == Publish::Now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn require(what: &str, value: &str) -> Result<(), ProcessError> {
+    if value.is_empty() {
+        Err(ProcessError::poison(format!("{what} is empty")))
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) async fn read_json<T: DeserializeOwned, S: StateStore>(
+    state: &StagedState<'_, S>,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<T>, ProcessError> {
+    match state.get(table, key).await? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}"))),
+    }
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProcessError> {
+    serde_json::to_vec(value)
+        .map_err(|e| ProcessError::fatal(format!("cannot serialise projector state: {e}")))
+}
+
+/// Returns the contributions in `old` but not in `new`, and in `new` but not in `old`
+/// (multisets; both sorted).
+fn diff<'a>(
+    old: &'a [Contribution],
+    new: &'a [Contribution],
+) -> (Vec<&'a Contribution>, Vec<&'a Contribution>) {
+    let (mut removed, mut added) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a < b => {
+                removed.push(a);
+                i += 1;
+            }
+            (Some(_), Some(b)) | (None, Some(b)) => {
+                added.push(b);
+                j += 1;
+            }
+            (Some(a), None) => {
+                removed.push(a);
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (removed, added)
+}
+
+/// The fold of one input on one partition.
+struct Fold<'a> {
+    config: &'a ProjectorConfig,
+    partition: u32,
+}
+
+impl Fold<'_> {
+    /// Moves the partition's watermark (newest event time folded) up to `time`; returns it.
+    async fn advance_watermark<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        time: i64,
+    ) -> Result<i64, ProcessError> {
+        let key = self.partition.to_be_bytes();
+        let current = state
+            .get(WATERMARKS, &key)
+            .await?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map(i64::from_be_bytes);
+        match current {
+            Some(current) if current >= time => Ok(current),
+            _ => {
+                state.put(WATERMARKS, key.to_vec(), time.to_be_bytes().to_vec());
+                Ok(time)
+            }
+        }
+    }
+
+    /// Returns whether the bucket starting at `bucket` has left the window at `now`.
+    fn expired(&self, bucket: i64, now: i64) -> bool {
+        bucket.saturating_add(self.config.bucket_micros())
+            <= now.saturating_sub(self.config.window_micros())
+    }
+
+    async fn on_decision<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        decision: &RouteDecided,
+        watermark: i64,
+    ) -> Result<Publish, ProcessError> {
+        require("request_id", decision.request_id.as_str())?;
+        require("route", decision.route.as_str())?;
+        let org = &decision.envelope.org;
+        let facts = DecisionFacts {
+            route: decision.route.clone(),
+            served_model: decision.served_model.clone(),
+            baseline_model: decision.baseline_model.clone(),
+            at: decision.envelope.event_time,
+            event_id: decision.envelope.event_id,
+        };
+        // The route's newest baseline, for routes the projector has no configuration of.
+        let hint_key = hint_key(org, decision.route.as_str(), self.partition);
+        let hint = read_json::<BaselineHint, S>(state, HINTS, &hint_key).await?;
+        let new_baseline = hint
+            .as_ref()
+            .is_none_or(|h| h.baseline != facts.baseline_model);
+        if hint.is_none_or(|h| (h.at, &h.baseline) < (facts.at, &facts.baseline_model)) {
+            let hint = BaselineHint {
+                at: facts.at,
+                baseline: facts.baseline_model.clone(),
+            };
+            state.put(HINTS, hint_key, to_json(&hint)?);
+        }
+        let publish = self
+            .fold_request(state, org, &decision.request_id, watermark, |record| {
+                keep_newer(&mut record.decision, facts)
+            })
+            .await?;
+        // A route's first decision (or a new baseline) shows in the table even before any
+        // outcome does.
+        Ok(if new_baseline {
+            Publish::IfDue
+        } else {
+            publish
+        })
+    }
+
+    async fn on_response<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        response: &ResponseCompleted,
+        watermark: i64,
+    ) -> Result<Publish, ProcessError> {
+        require("request_id", response.request_id.as_str())?;
+        let facts = ResponseFacts {
+            ending: match response.status {
+                ResponseStatus::Ok => Ending::Success,
+                ResponseStatus::Error | ResponseStatus::Timeout => Ending::Error,
+                ResponseStatus::Truncated | ResponseStatus::Refused => Ending::Neither,
+                ResponseStatus::Cancelled => Ending::Cancelled,
+            },
+            served_model: response.served_model.clone(),
+            cost_nano_usd: response.cost_usd.map(|c| nano_usd(c.get())),
+            latency_ms: u64::try_from(response.latency_ms).unwrap_or(0),
+            at: response.envelope.event_time,
+            event_id: response.envelope.event_id,
+        };
+        // A shadow mirror's request id is the original's plus a suffix: its outcome joins the
+        // original request's decision, in a slot of its own (never in place of the response the
+        // client got).
+        let mirror_of = if response.shadow {
+            match response
+                .request_id
+                .as_str()
+                .strip_suffix(ResponseCompleted::MIRROR_SUFFIX)
+            {
+                Some(original) => Some(original),
+                // A mirror that does not name its original cannot be attributed to a route.
+                None => return Ok(Publish::No),
+            }
+        } else {
+            None
+        };
+        match mirror_of {
+            Some(original) => {
+                self.fold_request(
+                    state,
+                    &response.envelope.org,
+                    &RequestId::new(original),
+                    watermark,
+                    |record| keep_newer(&mut record.mirror, facts),
+                )
+                .await
+            }
+            None => {
+                self.fold_request(
+                    state,
+                    &response.envelope.org,
+                    &response.request_id,
+                    watermark,
+                    |record| keep_newer(&mut record.response, facts),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn on_feedback<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        feedback: &FeedbackSubmitted,
+        watermark: i64,
+    ) -> Result<Publish, ProcessError> {
+        // Session feedback reaches the windows as per-request feedback, propagated by the
+        // session-NPS processor; benchmark priors are shipped, never org feedback.
+        let Target::Request { request_id } = &feedback.target else {
+            return Ok(Publish::No);
+        };
+        if feedback.source == FeedbackSource::Benchmark {
+            return Ok(Publish::No);
+        }
+        require("request_id", request_id.as_str())?;
+        require("feedback_id", feedback.feedback_id.as_str())?;
+        let id = format!("feedback:{}", feedback.feedback_id);
+        let facts = ScoreFacts {
+            source: feedback.source,
+            bin: Some(quality_bin(feedback.normalized_score.get())),
+            judged: None,
+            at: feedback.envelope.event_time,
+            event_id: feedback.envelope.event_id,
+        };
+        self.fold_request(
+            state,
+            &feedback.envelope.org,
+            request_id,
+            watermark,
+            |record| {
+                let mut slot = record.scores.remove(&id);
+                let changed = keep_newer(&mut slot, facts);
+                if let Some(score) = slot {
+                    record.scores.insert(id, score);
+                }
+                changed
+            },
+        )
+        .await
+    }
+
+    async fn on_judged<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        judged: &JudgeScored,
+        watermark: i64,
+    ) -> Result<Publish, ProcessError> {
+        require("request_id", judged.request_id.as_str())?;
+        require("judgement_id", judged.judgement_id.as_str())?;
+        require("route", judged.route.as_str())?;
+        let id = format!("judge:{}", judged.judgement_id);
+        let facts = ScoreFacts {
+            source: FeedbackSource::Judge,
+            bin: match &judged.outcome {
+                JudgeOutcome::Scored { score } => Some(quality_bin(score.get())),
+                JudgeOutcome::Failed { .. } => None,
+            },
+            judged: Some((judged.route.clone(), judged.model.clone())),
+            at: judged.envelope.event_time,
+            event_id: judged.envelope.event_id,
+        };
+        self.fold_request(
+            state,
+            &judged.envelope.org,
+            &judged.request_id,
+            watermark,
+            |record| {
+                let mut slot = record.scores.remove(&id);
+                let changed = keep_newer(&mut slot, facts);
+                if let Some(score) = slot {
+                    record.scores.insert(id, score);
+                }
+                changed
+            },
+        )
+        .await
+    }
+
+    /// Updates a request's facts with `update` (which says whether anything changed), then
+    /// brings the window cells in line with the request's new contributions: retracts what no
+    /// longer holds, adds what is new.
+    async fn fold_request<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        org: &OrgId,
+        request: &RequestId,
+        watermark: i64,
+        update: impl FnOnce(&mut RequestRecord) -> bool,
+    ) -> Result<Publish, ProcessError> {
+        let key = org_id_key(org, request.as_str());
+        let mut record = read_json::<RequestRecord, S>(state, REQUESTS, &key)
+            .await?
+            .unwrap_or_else(|| RequestRecord {
+                partition: self.partition,
+                ..RequestRecord::default()
+            });
+        if !update(&mut record) {
+            // A redelivery, or an older version of a fact already folded.
+            return Ok(Publish::No);
+        }
+        let desired = record.contributions(self.config.bucket_micros());
+        let (removed, added) = diff(&record.folded, &desired);
+        let changed = !removed.is_empty() || !added.is_empty();
+        for contribution in removed {
+            self.retract(state, org, contribution).await?;
+        }
+        let mut skipped = Vec::new();
+        for contribution in added {
+            if !self.add(state, org, contribution, watermark).await? {
+                skipped.push(contribution.clone());
+            }
+        }
+        let mut folded = desired.clone();
+        for contribution in &skipped {
+            if let Some(i) = folded.iter().position(|c| c == contribution) {
+                folded.remove(i);
+            }
+        }
+        record.folded = folded;
+
+        let expires_at = record.last_fact_at().map(|at| {
+            at.as_micros()
+                .saturating_add(self.config.join_retention_micros())
+        });
+        if record.expires_at != expires_at {
+            if let Some(old) = record.expires_at {
+                state.delete(
+                    EXPIRY,
+                    expiry_key(record.partition, old, org, request.as_str()),
+                );
+            }
+            if let Some(new) = expires_at {
+                state.put(
+                    EXPIRY,
+                    expiry_key(record.partition, new, org, request.as_str()),
+                    Vec::new(),
+                );
+            }
+            record.expires_at = expires_at;
+        }
+        state.put(REQUESTS, key, to_json(&record)?);
+        Ok(if changed { Publish::IfDue } else { Publish::No })
+    }
+
+    /// Adds a contribution to its cell; returns `false` when the cell's bucket has already left
+    /// the window (nothing is written: no snapshot can show it).
+    async fn add<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        org: &OrgId,
+        contribution: &Contribution,
+        watermark: i64,
+    ) -> Result<bool, ProcessError> {
+        if self.expired(contribution.bucket, watermark) {
+            return Ok(false);
+        }
+        let key = cell_key(
+            org,
+            contribution.route.as_str(),
+            contribution.model.as_str(),
+            self.partition,
+            contribution.bucket,
+        );
+        let mut cell = match read_json::<WindowCell, S>(state, CELLS, &key).await? {
+            Some(cell) => cell,
+            None => {
+                // A new bucket: drop this partition's buckets of the model that left the window
+                // (O(buckets), once per bucket).
+                self.expire_cells(state, org, contribution, watermark)
+                    .await?;
+                WindowCell::default()
+            }
+        };
+        cell.add(&contribution.signal);
+        state.put(CELLS, key, to_json(&cell)?);
+        Ok(true)
+    }
+
+    /// Takes a contribution back out of its cell (gone already when its bucket expired).
+    async fn retract<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        org: &OrgId,
+        contribution: &Contribution,
+    ) -> Result<(), ProcessError> {
+        let key = cell_key(
+            org,
+            contribution.route.as_str(),
+            contribution.model.as_str(),
+            self.partition,
+            contribution.bucket,
+        );
+        let Some(mut cell) = read_json::<WindowCell, S>(state, CELLS, &key).await? else {
+            return Ok(());
+        };
+        cell.retract(&contribution.signal);
+        if cell.is_empty() {
+            state.delete(CELLS, key);
+        } else {
+            state.put(CELLS, key, to_json(&cell)?);
+        }
+        Ok(())
+    }
+
+    /// Deletes this partition's cells of (org, route, model) whose bucket left the window.
+    async fn expire_cells<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        org: &OrgId,
+        contribution: &Contribution,
+        watermark: i64,
+    ) -> Result<(), ProcessError> {
+        let prefix = cell_prefix(
+            org,
+            contribution.route.as_str(),
+            contribution.model.as_str(),
+            self.partition,
+        );
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = state
+                .scan_prefix(CELLS, &prefix, after.as_deref(), SCAN_PAGE)
+                .await?;
+            let full = page.len() == SCAN_PAGE;
+            for (key, _) in page {
+                let bucket = key
+                    .strip_prefix(prefix.as_slice())
+                    .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+                    .map(crate::state::unsortable);
+                match bucket {
+                    Some(bucket) if self.expired(bucket, watermark) => {
+                        state.delete(CELLS, key.clone());
+                    }
+                    // Keys sort by bucket: the rest are in the window.
+                    Some(_) => return Ok(()),
+                    None => {}
+                }
+                after = Some(key);
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Drops the join state of this partition's requests whose every fact is older than
+    /// `window + bucket + join_grace` (their contributions have left the window).
+    async fn expire_requests<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        watermark: i64,
+    ) -> Result<(), ProcessError> {
+        let prefix = self.partition.to_be_bytes();
+        let due = state
+            .scan_prefix(EXPIRY, &prefix, None, EXPIRY_PER_INPUT)
+            .await?;
+        for (key, _) in due {
+            let Some((at, org, request)) = parse_expiry_key(&key) else {
+                state.delete(EXPIRY, key);
+                continue;
+            };
+            if at > watermark {
+                break;
+            }
+            state.delete(EXPIRY, key);
+            let record_key = org_id_key(&org, &request);
+            let record = read_json::<RequestRecord, S>(state, REQUESTS, &record_key).await?;
+            if record.is_some_and(|r| r.expires_at == Some(at)) {
+                state.delete(REQUESTS, record_key);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn read_route<S: StateStore>(
+    state: &StagedState<'_, S>,
+    key: &[u8],
+) -> Result<RouteControl, ProcessError> {
+    Ok(read_json::<RouteControl, S>(state, ROUTES, key)
+        .await?
+        .unwrap_or_default())
+}
+
+async fn on_route_configured<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    e: &RouteConfigured,
+) -> Result<Publish, ProcessError> {
+    require("route", e.route.as_str())?;
+    let key = org_id_key(&e.envelope.org, e.route.as_str());
+    let mut control = read_route(state, &key).await?;
+    // Log order decides between equal sequences (the topic is ordered per route); an older
+    // sequence arriving late is stale.
+    if control
+        .configured
+        .as_ref()
+        .is_some_and(|c| e.sequence < c.sequence)
+    {
+        return Ok(Publish::No);
+    }
+    let configured = ConfiguredFacts {
+        baseline: e.baseline_model.clone(),
+        candidates: e.candidates.clone(),
+        mode: e.mode,
+        canary_percent: e.canary_percent,
+        deleted: e.deleted,
+        sequence: e.sequence,
+    };
+    if control.configured.as_ref() == Some(&configured) {
+        return Ok(Publish::No);
+    }
+    control.configured = Some(configured);
+    state.put(ROUTES, key, to_json(&control)?);
+    Ok(Publish::Now)
+}
+
+async fn on_constraints<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    e: &ConstraintsChanged,
+) -> Result<Publish, ProcessError> {
+    require("route", e.route.as_str())?;
+    let key = org_id_key(&e.envelope.org, e.route.as_str());
+    let mut control = read_route(state, &key).await?;
+    let (next, prev) = match &control.constraints {
+        Some(head) => (head.sequence + 1, head.hash.as_str()),
+        None => (0, ""),
+    };
+    if e.sequence < next {
+        // Already in the chain (a redelivery), or a fork the chain refused.
+        return Ok(Publish::No);
+    }
+    // The same rule as the control plane: a change that does not extend the chain is never
+    // applied, so the projector and every ingress agree on the constraints in force.
+    if e.sequence > next || e.prev_hash != prev || e.hash != e.expected_hash() {
+        tracing::warn!(
+            org = %e.envelope.org,
+            route = %e.route,
+            sequence = e.sequence,
+            expected_sequence = next,
+            "ignoring a constraints change that does not extend the route's hash chain"
+        );
+        return Ok(Publish::No);
+    }
+    control.constraints = Some(ConstraintsHead {
+        sequence: e.sequence,
+        hash: e.hash.clone(),
+        constraints: e.constraints,
+    });
+    state.put(ROUTES, key, to_json(&control)?);
+    Ok(Publish::Now)
+}
+
+/// Returns whether a pins-topic record is new for the route, and records it: the topic is
+/// ordered per route, so a record at or below the last offset applied is a redelivery, and one
+/// with the last event id applied is the same event appended again (neither may re-arm a
+/// rollback that fired since).
+fn first_delivery(control: &mut RouteControl, offset: u64, event_id: EventId) -> bool {
+    if control.pins_offset.is_some_and(|seen| offset <= seen)
+        || control.pins_event == Some(event_id)
+    {
+        return false;
+    }
+    control.pins_offset = Some(offset);
+    control.pins_event = Some(event_id);
+    true
+}
+
+async fn on_pinned<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    e: &RoutePinned,
+    offset: u64,
+) -> Result<Publish, ProcessError> {
+    require("route", e.route.as_str())?;
+    let key = org_id_key(&e.envelope.org, e.route.as_str());
+    let mut control = read_route(state, &key).await?;
+    if !first_delivery(&mut control, offset, e.envelope.event_id) {
+        return Ok(Publish::No);
+    }
+    control.pin = Some(PinFacts {
+        model: e.model.clone(),
+        reason: e.reason,
+        pinned_by: e.pinned_by.clone(),
+        expires_at: e.expires_at,
+    });
+    state.put(ROUTES, key.clone(), to_json(&control)?);
+    // Our own rollback (or any pin) read back: the pin state says it from now on.
+    let rollback = read_json::<RollbackState, S>(state, ROLLBACK, &key).await?;
+    if let Some(mut rollback) = rollback.filter(|r| r.emitted.is_some()) {
+        rollback.emitted = None;
+        state.put(ROLLBACK, key, to_json(&rollback)?);
+    }
+    Ok(Publish::Now)
+}
+
+async fn on_unpinned<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    e: &RouteUnpinned,
+    offset: u64,
+) -> Result<Publish, ProcessError> {
+    require("route", e.route.as_str())?;
+    let key = org_id_key(&e.envelope.org, e.route.as_str());
+    let mut control = read_route(state, &key).await?;
+    if !first_delivery(&mut control, offset, e.envelope.event_id) {
+        return Ok(Publish::No);
+    }
+    control.pin = None;
+    state.put(ROUTES, key.clone(), to_json(&control)?);
+    // The override (`DELETE /v1/routes/{route}/pin`) re-arms the automatic rollback; the
+    // regressions already in the window are accounted for at the next evaluation, so only new
+    // ones can fire it again.
+    let mut rollback = read_json::<RollbackState, S>(state, ROLLBACK, &key)
+        .await?
+        .unwrap_or_default();
+    rollback.fired = false;
+    rollback.emitted = None;
+    rollback.rearm_pending = true;
+    state.put(ROLLBACK, key, to_json(&rollback)?);
+    Ok(Publish::Now)
+}
+
+#[cfg(test)]
+mod tests {
+    use switchyard_events::{FeedbackSource, ModelName, RouteName};
+
+    use super::*;
+    use crate::stats::Signal;
+
+    fn c(bucket: i64, bin: u16) -> Contribution {
+        Contribution {
+            route: RouteName::new("r"),
+            model: ModelName::new("m"),
+            bucket,
+            signal: Signal::Score {
+                source: FeedbackSource::User,
+                bin,
+            },
+        }
+    }
+
+    #[test]
+    fn diff_is_a_multiset_difference() {
+        let old = vec![c(0, 1), c(0, 1), c(0, 2), c(1, 5)];
+        let new = vec![c(0, 1), c(0, 3), c(1, 5), c(2, 0)];
+        let (removed, added) = diff(&old, &new);
+        assert_eq!(removed, vec![&c(0, 1), &c(0, 2)]);
+        assert_eq!(added, vec![&c(0, 3), &c(2, 0)]);
+        let (removed, added) = diff(&new, &new);
+        assert!(removed.is_empty() && added.is_empty());
+    }
+}
