@@ -5,6 +5,12 @@
 //! `signing_key_id` is set before signing, so it is covered by the signature. Public keys are
 //! served at `GET /v1/keys` as a JWK set (`kty: OKP`, `crv: Ed25519`); any Ed25519 library
 //! verifies a trace with them.
+//!
+//! The backend is `ring`, already in the build for rustls. `ed25519-dalek` 2.2 was measured
+//! against it (interleaved runs on the development machine): it signs about 5 µs faster whatever
+//! the size (26.1 → 20.9 µs at 1 KiB, 36.0 → 31.0 µs at 4 KiB, 41.4 → 36.2 µs for the 5.8 KiB
+//! trace of a 21-candidate decision), 14-20% less time, too little to add its eight crates;
+//! hashing the payload twice (SHA-512) costs both the same per byte.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
