@@ -34,6 +34,7 @@
 
 mod env;
 mod error;
+mod judge;
 mod raw;
 mod routing;
 mod validate;
@@ -45,6 +46,9 @@ use figment::providers::{Format, Toml};
 
 pub use env::{ENV_PREFIX, ENV_SEPARATOR, EnvVars};
 pub use error::{ConfigError, Origin};
+pub use judge::{
+    JudgeConfig, JudgeRouteConfig, RawJudge, RawJudgeRoute, SelfPreference, TextCapture,
+};
 pub use raw::{
     FsyncMode, LogFormat, RawAuth, RawConfig, RawConstraints, RawGateway, RawLearning, RawLog,
     RawRoute, RawRouting, RawSchemaRegistry, RawScoreWeights, RawServer, RawStore, RawTelemetry,

@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub routes: std::collections::BTreeMap<String, RawRoute>,
     /// `[routing]`: settings shared by every route.
     pub routing: RawRouting,
+    /// `[judge]`: the LLM-as-judge processor.
+    pub judge: crate::judge::RawJudge,
     /// `[providers.<name>]`: kept raw here; the provider crate parses each table (its `kind`
     /// selects the adapter) so this crate does not depend on every adapter's options.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,

@@ -43,6 +43,9 @@ pub struct RouteConfig {
     /// Whether [`constraints`](RouteConfig::constraints) is the route's own table (`true`) or
     /// the defaults (`false`).
     pub own_constraints: bool,
+    /// Whether ingress records this route's prompt and completion text (for the judge), and
+    /// how much; `None` = never. Resolved from `[judge]` ([`crate::JudgeConfig::text_capture`]).
+    pub text_capture: Option<crate::TextCapture>,
 }
 
 /// The nine route constraints; `None` = not enforced. Mirrors `switchyard_events::Constraints`.
@@ -475,6 +478,7 @@ pub(crate) fn validate_routes(
             category,
             constraints,
             own_constraints,
+            text_capture: None,
         });
     }
     if !out.iter().any(|r| r.name == "default") {

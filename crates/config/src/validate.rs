@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[routing]`: settings every route shares.
     pub routing: RoutingConfig,
+    /// `[judge]`: the LLM-as-judge processor.
+    pub judge: crate::JudgeConfig,
     /// `[providers.<name>]` tables, parsed by the provider crate at start-up.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,
     /// `[[models]]` operator catalog rows, parsed by the provider crate at start-up.
@@ -239,6 +241,7 @@ impl RawConfig {
     pub fn validate_with(self, platform: &PlatformDirs) -> Result<Config, ConfigError> {
         let data_dir = resolve_data_dir(self.data_dir.as_deref(), platform)?;
         let routing = self.routing.validate(&data_dir)?;
+        let judge = self.judge.validate()?;
         Ok(Config {
             server: self.server.validate()?,
             log: self.log.validate(&data_dir)?,
@@ -283,7 +286,19 @@ impl RawConfig {
                     1..=3_600_000,
                 )?),
             },
-            routes: validate_routes(self.routes, &routing)?,
+            routes: {
+                let mut routes = validate_routes(self.routes, &routing)?;
+                let is_demo = |name: &str| {
+                    self.providers
+                        .get(name)
+                        .is_some_and(crate::judge::is_demo_table)
+                };
+                for route in &mut routes {
+                    route.text_capture = judge.text_capture(route, &is_demo);
+                }
+                routes
+            },
+            judge,
             routing,
             providers: self.providers,
             models: self.models,

@@ -8,6 +8,11 @@
 //! prompt names it), `json_object` and `json_schema` output (an instance of the schema),
 //! `max_tokens` (truncation with `finish_reason: length`), stop sequences, streaming (text and
 //! tool-call deltas) and usage (cached and reasoning tokens included).
+//!
+//! A request whose system prompt carries [`JUDGE_RUBRIC_MARKER`] (the judge's rubric,
+//! `streams/judge`) gets a simulated grade instead: `{"score": n, "reason": "..."}` with `n` in
+//! 1..=10 from the length of the graded answer (longer answers grade higher, which is how the
+//! demo models differ), and a reason that says the grade is simulated.
 
 use std::time::Duration;
 
@@ -22,6 +27,10 @@ use crate::types::{
 use crate::{ChunkStream, Provider, ProviderError, ProviderErrorKind};
 
 const NAME: &str = "demo";
+
+/// The marker a judge rubric's system prompt carries; the demo models answer such a request
+/// with a simulated grade (see the module documentation).
+pub const JUDGE_RUBRIC_MARKER: &str = "switchyard-judge-rubric";
 const EMBEDDING_DIMENSIONS: usize = 256;
 
 /// A simulated model's behaviour.
@@ -179,6 +188,32 @@ fn instance_of(schema: &Value, depth: usize) -> Value {
     }
 }
 
+/// Returns the simulated grade of a judge-rubric request, or `None` when the request is not
+/// one: 4 + one point per 8 words of the graded answer (the text between `<response>` and
+/// `</response>` in the last user message), at most 10.
+fn simulated_grade(req: &ChatRequest, prompt: &str) -> Option<String> {
+    let is_rubric = req.messages.iter().any(|m| {
+        matches!(m.role, Role::System | Role::Developer)
+            && m.content
+                .as_ref()
+                .is_some_and(|c| c.text().contains(JUDGE_RUBRIC_MARKER))
+    });
+    if !is_rubric {
+        return None;
+    }
+    let answer = prompt
+        .rsplit_once("<response>")
+        .and_then(|(_, rest)| rest.split_once("</response>"))
+        .map_or("", |(answer, _)| answer);
+    let words = answer.split_whitespace().count() as u64;
+    let score = (4 + words / 8).min(10);
+    serde_json::to_string(&json!({
+        "score": score,
+        "reason": "simulated by Switchyard's demo provider: a stand-in grade from the answer's length, no model judged it",
+    }))
+    .ok()
+}
+
 fn approx_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4).max(1)
 }
@@ -256,12 +291,13 @@ impl DemoProvider {
         }
 
         let snippet: String = prompt.chars().take(80).collect();
-        let mut text = match &req.response_format {
-            Some(ResponseFormat::JsonSchema { json_schema }) => {
+        let mut text = match (simulated_grade(req, &prompt), &req.response_format) {
+            (Some(grade), _) => grade,
+            (None, Some(ResponseFormat::JsonSchema { json_schema })) => {
                 let schema = json_schema.get("schema").unwrap_or(&Value::Null);
                 serde_json::to_string(&instance_of(schema, 0)).unwrap_or_else(|_| "{}".into())
             }
-            Some(ResponseFormat::JsonObject) => serde_json::to_string(&json!({
+            (None, Some(ResponseFormat::JsonObject)) => serde_json::to_string(&json!({
                 "answer": model.style,
                 "simulated": true,
                 "model": format!("demo/{model_name}"),
@@ -615,6 +651,41 @@ mod tests {
         );
         let r = p.complete("large", &req).await.unwrap();
         assert_eq!(r.choices[0].finish_reason, FinishReason::Length);
+    }
+
+    #[tokio::test]
+    async fn a_judge_rubric_gets_a_simulated_grade_that_says_so() {
+        let p = DemoProvider::instant();
+        let grade = |answer: &str| {
+            let req = request(json!({"model": "x", "messages": [
+                {"role": "system", "content": format!("{JUDGE_RUBRIC_MARKER} v1: grade it")},
+                {"role": "user", "content": format!("<conversation>hi</conversation>\n<response>{answer}</response>")}
+            ]}));
+            let p = p.clone();
+            async move {
+                let r = p.complete("large", &req).await.unwrap();
+                let body: Value =
+                    serde_json::from_str(r.choices[0].message.content.as_ref().unwrap()).unwrap();
+                assert!(body["reason"].as_str().unwrap().contains("simulated"));
+                body["score"].as_u64().unwrap()
+            }
+        };
+        assert_eq!(grade("").await, 4);
+        assert_eq!(grade(&"word ".repeat(24)).await, 7);
+        assert_eq!(grade(&"word ".repeat(500)).await, 10);
+        // Without the marker, the usual simulated answer.
+        let req = request(json!({"model": "x", "messages": [
+            {"role": "user", "content": "<response>a</response>"}
+        ]}));
+        let r = p.complete("large", &req).await.unwrap();
+        assert!(
+            r.choices[0]
+                .message
+                .content
+                .as_ref()
+                .unwrap()
+                .starts_with("[simulated")
+        );
     }
 
     #[tokio::test]

@@ -6,6 +6,16 @@
 //! Publishing never blocks the response (see [`crate::publish`]). When the decision mirrors the
 //! request (shadow mode), the mirror starts in the background once the response is out (see
 //! [`crate::mirror`]).
+//!
+//! # Text capture
+//!
+//! For routes whose [`RouteConfig::text_capture`](switchyard_config::RouteConfig) is set
+//! (`[judge]`: routes the LLM judge grades that opted in, or demo-only routes), the events also
+//! carry the texts the judge needs: `RequestReceived.prompt_text`, the conversation rendered as
+//! `role: text` blocks ([`conversation_text`], the end kept when too long), and
+//! `ResponseCompleted.completion_text`, the answer's text (the start kept when too long), for
+//! the response and for a shadow mirror alike. Every other route records neither: what users
+//! type stays out of the log unless a route opts in.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,12 +27,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Serialize;
+use switchyard_config::TextCapture;
 use switchyard_events::{
     Attempt, Envelope, Event, EventId, ModelName, PartitionKey, ProviderName, RequestId,
     RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, SessionId, Timestamp,
     TraceId, Usd,
 };
-use switchyard_providers::types::{FinishReason, ResponseFormat, StreamOptions};
+use switchyard_providers::types::{FinishReason, ResponseFormat, Role, StreamOptions};
 use switchyard_providers::{
     AnyProvider, ChatRequest, ModelInfo, Provider, ProviderError, ProviderErrorKind,
 };
@@ -180,10 +191,79 @@ fn received_event(ctx: &Context, req: &ChatRequest, headers: &HeaderMap) -> Requ
             .or(req.max_tokens)
             .map(|t| t as i64),
         language: header_str(headers, "accept-language"),
-        prompt_text: None,
+        prompt_text: text_capture(ctx).map(|c| conversation_text(req, c.max_prompt_chars)),
         metadata: Default::default(),
         client: header_str(headers, "user-agent"),
     }
+}
+
+/// Returns how much text the events of the request's route record, if any.
+fn text_capture(ctx: &Context) -> Option<TextCapture> {
+    ctx.gateway
+        .routes
+        .get(ctx.decision.route.as_str())
+        .and_then(|route| route.text_capture)
+}
+
+/// Marks the start of a conversation recorded without its beginning.
+const EARLIER_TRUNCATED: &str = "[earlier conversation truncated]\n";
+/// Marks the end of an answer recorded without its end.
+const LATER_TRUNCATED: &str = "\n[truncated]";
+
+/// Renders a conversation as plain text, one `role: text` block per message (tool calls as
+/// `[calls name(arguments)]`, images and files left out), in at most `max` characters: when
+/// longer, the end is kept (the last turn is what is answered), after a marker.
+pub(crate) fn conversation_text(req: &ChatRequest, max: usize) -> String {
+    let mut text = String::new();
+    for message in &req.messages {
+        if !text.is_empty() {
+            text.push_str("\n\n");
+        }
+        text.push_str(match message.role {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        });
+        text.push_str(": ");
+        if let Some(content) = &message.content {
+            text.push_str(&content.text());
+        }
+        for call in message.tool_calls.iter().flatten() {
+            text.push_str(&format!(
+                "\n[calls {}({})]",
+                call.function.name, call.function.arguments
+            ));
+        }
+    }
+    let chars = text.chars().count();
+    if chars <= max {
+        return text;
+    }
+    let keep = max.saturating_sub(EARLIER_TRUNCATED.chars().count());
+    let tail: String = text.chars().skip(chars - keep).collect();
+    format!("{EARLIER_TRUNCATED}{tail}")
+        .chars()
+        .take(max)
+        .collect()
+}
+
+/// Returns an answer's text in at most `max` characters: when longer, the start, then a
+/// marker. `None` for an empty answer (a tool call only).
+pub(crate) fn completion_text(text: Option<&str>, max: usize) -> Option<String> {
+    let text = text.filter(|t| !t.is_empty())?;
+    if text.chars().count() <= max {
+        return Some(text.to_owned());
+    }
+    let keep = max.saturating_sub(LATER_TRUNCATED.chars().count());
+    let head: String = text.chars().take(keep).collect();
+    Some(
+        format!("{head}{LATER_TRUNCATED}")
+            .chars()
+            .take(max)
+            .collect(),
+    )
 }
 
 /// What the response event records about the outcome.
@@ -564,8 +644,19 @@ impl Mirror {
             )),
         };
         let took = ctx.started.elapsed().as_millis() as i64;
+        let capture = text_capture(&ctx);
+        let mut answer = None;
         let outcome = match result {
             Ok(response) => {
+                if let Some(capture) = capture {
+                    answer = completion_text(
+                        response
+                            .choices
+                            .first()
+                            .and_then(|c| c.message.content.as_deref()),
+                        capture.max_completion_chars,
+                    );
+                }
                 ctx.attempts
                     .push(attempt_record(&ctx.served, Ok(()), took, None));
                 let finish = response.choices.first().map(|c| c.finish_reason);
@@ -600,6 +691,7 @@ impl Mirror {
         };
         let mut event = completed_event(&ctx, outcome);
         event.shadow = true;
+        event.completion_text = answer;
         ctx.gateway.mirrors.settle(
             &ctx.caller.org,
             ctx.decision.route.as_str(),
@@ -628,7 +720,7 @@ async fn complete(mut ctx: Context, req: ChatRequest) -> Result<Response, ApiErr
             response.object = "chat.completion".into();
             let finish = response.choices.first().map(|c| c.finish_reason);
             let refused = response.choices.iter().any(|c| c.message.refusal.is_some());
-            let event = completed_event(
+            let mut event = completed_event(
                 &ctx,
                 Outcome {
                     status: status_of(finish, refused),
@@ -638,6 +730,15 @@ async fn complete(mut ctx: Context, req: ChatRequest) -> Result<Response, ApiErr
                     error: None,
                 },
             );
+            event.completion_text = text_capture(&ctx).and_then(|capture| {
+                completion_text(
+                    response
+                        .choices
+                        .first()
+                        .and_then(|c| c.message.content.as_deref()),
+                    capture.max_completion_chars,
+                )
+            });
             ctx.gateway
                 .publisher
                 .publish(Event::ResponseCompleted(event));
@@ -732,8 +833,13 @@ async fn stream(
     let id = ctx.request_id.as_str().to_owned();
     let created = ctx.gateway.clock.now_micros() / 1_000_000;
     let headers_ctx = (ctx.request_id.clone(), ctx.decision.id.clone());
+    let capture = text_capture(&ctx);
     tokio::spawn(async move {
         let mut upstream = upstream;
+        // The answer's text as streamed, when the route records it: one character past the
+        // limit at most, so `completion_text` can tell that it was cut.
+        let mut answer = capture.map(|_| String::new());
+        let mut answer_chars = 0usize;
         let mut usage = None;
         let mut finish = None;
         let mut ttft_ms = None;
@@ -757,6 +863,19 @@ async fn stream(
                     }
                     if let Some(f) = chunk.choices.iter().find_map(|c| c.finish_reason) {
                         finish = Some(f);
+                    }
+                    if let (Some(answer), Some(capture)) = (answer.as_mut(), capture) {
+                        let room = (capture.max_completion_chars + 1).saturating_sub(answer_chars);
+                        if room > 0
+                            && let Some(piece) = chunk
+                                .choices
+                                .first()
+                                .and_then(|c| c.delta.content.as_deref())
+                        {
+                            let before = answer.len();
+                            answer.extend(piece.chars().take(room));
+                            answer_chars += answer[before..].chars().count();
+                        }
                     }
                     if ttft_ms.is_none()
                         && chunk
@@ -801,18 +920,21 @@ async fn stream(
             (None, true) => ResponseStatus::Cancelled,
             (None, false) => status_of(finish, false),
         };
+        let mut event = completed_event(
+            &ctx,
+            Outcome {
+                status,
+                finish,
+                usage,
+                ttft_ms,
+                error,
+            },
+        );
+        event.completion_text = capture
+            .and_then(|capture| completion_text(answer.as_deref(), capture.max_completion_chars));
         ctx.gateway
             .publisher
-            .publish(Event::ResponseCompleted(completed_event(
-                &ctx,
-                Outcome {
-                    status,
-                    finish,
-                    usage,
-                    ttft_ms,
-                    error,
-                },
-            )));
+            .publish(Event::ResponseCompleted(event));
         // The stream is over (or the client left): only now does the mirror start, so it never
         // competes with the stream it shadows.
         if let Some(mirror) = mirror {
@@ -834,4 +956,52 @@ fn tokio_stream_of(
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(Ok)))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn request(messages: serde_json::Value) -> ChatRequest {
+        serde_json::from_value(json!({"model": "auto", "messages": messages})).unwrap()
+    }
+
+    #[test]
+    fn conversations_render_as_role_blocks_keeping_the_end() {
+        let req = request(json!([
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "weather?"}, {"type": "image_url", "image_url": {"url": "data:,"}}]},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+            {"role": "user", "content": "thanks, and tomorrow?"}
+        ]));
+        let text = conversation_text(&req, 10_000);
+        assert_eq!(
+            text,
+            "system: be brief\n\nuser: weather?\n\nassistant: \n[calls get_weather({\"city\":\"Paris\"})]\n\ntool: sunny\n\nuser: thanks, and tomorrow?"
+        );
+        let short = conversation_text(&req, 60);
+        assert_eq!(short.chars().count(), 60);
+        assert!(short.starts_with(EARLIER_TRUNCATED), "{short}");
+        assert!(short.ends_with("user: thanks, and tomorrow?"), "{short}");
+        // Multi-byte characters are cut on character boundaries.
+        let req = request(json!([{"role": "user", "content": "日本語".repeat(50)}]));
+        assert_eq!(conversation_text(&req, 40).chars().count(), 40);
+    }
+
+    #[test]
+    fn completions_keep_the_start_within_the_limit() {
+        assert_eq!(completion_text(Some("hello"), 10).as_deref(), Some("hello"));
+        assert_eq!(completion_text(Some(""), 10), None);
+        assert_eq!(completion_text(None, 10), None);
+        let long = "é".repeat(100);
+        let cut = completion_text(Some(&long), 30).unwrap();
+        assert_eq!(cut.chars().count(), 30);
+        assert!(
+            cut.starts_with('é') && cut.ends_with(LATER_TRUNCATED),
+            "{cut}"
+        );
+    }
 }

@@ -368,6 +368,29 @@ async fn every_request_publishes_its_three_events() -> anyhow::Result<()> {
             decided.decision_id == completed.decision_id,
             "the response names its decision"
         );
+        // The default route serves demo models only, so it records the texts the judge grades
+        // (crates/config/default.toml, [judge]).
+        let received = mine
+            .iter()
+            .find_map(|e| {
+                if let Event::RequestReceived(r) = e {
+                    Some(r)
+                } else {
+                    None
+                }
+            })
+            .context("received")?;
+        ensure!(
+            received.prompt_text.as_deref() == Some("user: events"),
+            "{received:?}"
+        );
+        ensure!(
+            completed
+                .completion_text
+                .as_deref()
+                .is_some_and(|t| t.contains("simulated")),
+            "{completed:?}"
+        );
     }
     Ok(())
 }
