@@ -53,6 +53,19 @@ pub struct Request<'a> {
 
 /// Stream label of the shadow-mirror draw.
 const MIRROR_STREAM: u64 = 1;
+/// Stream label of the exploration draw.
+const EXPLORE_STREAM: u64 = 2;
+
+/// Samples every cheaper candidate gets explored up to, whatever its prior says.
+const EXPLORE_FIRST_LOOK: u64 = 10;
+
+/// Constraints that more evidence can turn from failed to passed.
+const EVIDENCE: [&str; 4] = [
+    "min_confidence",
+    "min_samples",
+    "max_regression",
+    "min_quality",
+];
 
 impl Request<'_> {
     /// Returns the seed of a request: a hash of its id, so a replay of the same request gets
@@ -493,6 +506,62 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
                 }
                 RouteMode::Live => {}
             }
+        }
+    }
+
+    // Exploration: a seeded share of requests is mirrored to the model the router most needs
+    // evidence on. Candidates qualify when they are cheaper than what serves (the router only
+    // ever moves to save), their only failed constraints are ones evidence can fix, and either
+    // they have not had a first look yet (`EXPLORE_FIRST_LOOK` samples, whatever the prior says:
+    // priors are often wrong about a category) or their optimistic quality (two standard
+    // deviations up) reaches the bar. The baseline qualifies when it does not serve: its
+    // evidence is the reference and expires with the window. The least sampled goes first; a
+    // model with `explore_until_samples` samples is not explored.
+    if !mirror
+        && policy.explore_fraction > 0.0
+        && ctx.mirror_budget_left
+        && unit_draw(req.seed, EXPLORE_STREAM) < policy.explore_fraction
+    {
+        let bar = base_score.feedback - max_regression;
+        let served_cost = candidates
+            .iter()
+            .find(|c| c.model == served)
+            .and_then(|c| c.score.as_ref())
+            .and_then(|s| s.estimated_cost_usd);
+        let target = candidates
+            .iter()
+            .filter(|c| c.model != served)
+            .filter_map(|c| c.score.as_ref().map(|s| (c, s)))
+            .filter(|(c, s)| {
+                if s.org_samples >= policy.explore_until_samples {
+                    return false;
+                }
+                if c.baseline {
+                    return true;
+                }
+                let cheaper = match (s.estimated_cost_usd, served_cost) {
+                    (Some(cost), Some(top)) => cost < top,
+                    _ => false,
+                };
+                cheaper
+                    && c.failed.iter().all(|f| EVIDENCE.contains(f))
+                    && (s.org_samples < EXPLORE_FIRST_LOOK
+                        || s.feedback + 2.0 * s.feedback_variance.sqrt() >= bar)
+            })
+            .min_by(|(a, sa), (b, sb)| {
+                sa.org_samples
+                    .cmp(&sb.org_samples)
+                    .then_with(|| {
+                        let ca = sa.estimated_cost_usd.unwrap_or(f64::INFINITY);
+                        let cb = sb.estimated_cost_usd.unwrap_or(f64::INFINITY);
+                        ca.total_cmp(&cb)
+                    })
+                    .then_with(|| a.model.cmp(&b.model))
+            })
+            .map(|(c, _)| c.model.clone());
+        if let Some(target) = target {
+            shadow = Some(target);
+            mirror = true;
         }
     }
 

@@ -151,6 +151,11 @@ pub struct RoutePolicy {
     pub canary_percent: u8,
     /// In shadow mode, the share of requests (0..=1) also sent to the router's choice.
     pub mirror_fraction: f64,
+    /// The share of requests (0..=1) also sent, as a mirror the user never sees, to a model the
+    /// router lacks evidence on (exploration; any mode; within the mirror spend cap).
+    pub explore_fraction: f64,
+    /// A model stops being explored once it has this many org feedback samples in the window.
+    pub explore_until_samples: u64,
     /// The route's category, which picks the benchmark priors (`general`, `code`, ...).
     pub category: String,
     /// The nine hard constraints.
@@ -179,6 +184,8 @@ impl RoutePolicy {
             mode: RouteMode::Live,
             canary_percent: 0,
             mirror_fraction: 0.0,
+            explore_fraction: 0.0,
+            explore_until_samples: 30,
             category: "general".into(),
             constraints: Constraints::default(),
             constraints_hash: String::new(),
@@ -208,6 +215,12 @@ impl RoutePolicy {
             return err(format!(
                 "canary_percent {} is outside 0..=100",
                 self.canary_percent
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.explore_fraction) {
+            return err(format!(
+                "explore_fraction {} is outside 0..=1",
+                self.explore_fraction
             ));
         }
         if !(0.0..=1.0).contains(&self.mirror_fraction) {

@@ -47,6 +47,11 @@ pub struct ProjectorConfig {
     pub default_constraints: Constraints,
     /// Regression margin of routes whose constraints set no `max_regression`.
     pub default_max_regression: f64,
+    /// How long an automatic rollback pins its route (default: one window). When the pin
+    /// lapses the route routes again, the offending model still excluded by its route's
+    /// `rollback_threshold` constraint while its regressions remain in the window, and the
+    /// rollback re-arms for new regressions. `None` pins until someone unpins.
+    pub rollback_pin: Option<Duration>,
     /// Quality observations the baseline needs, per source, before its window mean is a
     /// reference for regressions (default 5).
     pub min_baseline_samples: u64,
@@ -76,6 +81,7 @@ impl Default for ProjectorConfig {
                 ..Constraints::default()
             },
             default_max_regression: DEFAULT_MAX_REGRESSION,
+            rollback_pin: Some(Duration::from_secs(24 * 3600)),
             min_baseline_samples: 5,
             regression_z: 2.33,
             phase1_min_samples: 20,

@@ -365,6 +365,12 @@ async fn evaluate_rollback<S: StateStore>(
     let key = org_id_key(org, route);
     let stored = read_json::<RollbackState, S>(state, ROLLBACK, &key).await?;
     let mut rollback = stored.clone().unwrap_or_default();
+    // A rollback pin that lapsed (it was read back, and is no longer in force) re-arms the
+    // rollback like an unpin: the regressions already counted do not fire it again.
+    if rollback.fired && rollback.emitted.is_none() && resolved.pin.is_none() {
+        rollback.fired = false;
+        rollback.rearm_pending = true;
+    }
     let totals: Vec<(&ModelName, u64)> = models
         .iter()
         .filter(|m| Some(*m) != resolved.baseline.as_ref())
@@ -578,7 +584,13 @@ pub(crate) async fn publish<S: StateStore>(
                 model: baseline,
                 reason: PinReason::AutoRollback,
                 pinned_by: ROLLBACK_PINNED_BY.to_owned(),
-                expires_at: None,
+                expires_at: config.rollback_pin.map(|d| {
+                    Timestamp::from_micros(
+                        now_ts
+                            .as_micros()
+                            .saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+                    )
+                }),
                 note: Some(note),
             },
         );

@@ -86,7 +86,13 @@ async fn exactly_one_rollback_past_the_threshold_and_an_unpin_rearms_it() -> Res
     assert_eq!(pin.route.as_str(), "r1");
     assert_eq!(pin.reason, PinReason::AutoRollback);
     assert_eq!(pin.pinned_by, ROLLBACK_PINNED_BY);
-    assert_eq!(pin.expires_at, None);
+    // The pin lapses after `rollback_pin` (one day by default); the rollback_threshold
+    // constraint keeps the model out while its regressions remain in the window.
+    assert_eq!(
+        pin.expires_at
+            .map(|t| t.as_micros() - pin.envelope.event_time.as_micros()),
+        Some(24 * 3600 * 1_000_000)
+    );
     assert_eq!(pin.envelope.partition_key.as_str(), "acme/r1");
     let note = pin.note.clone().unwrap_or_default();
     assert!(
