@@ -52,6 +52,36 @@ pub enum Command {
     /// Validate the configuration and print the effective values.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Speak the routing simulator's stdio protocol (../shared/sim): the real router and
+    /// feedback loop on the simulator's virtual time. Use as
+    /// `routing_sim.py run --router-cmd "switchyard sim"`.
+    Sim(SimArgs),
+}
+
+/// Settings of `switchyard sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// The routes' min_confidence.
+    #[arg(long, default_value_t = 0.8)]
+    pub min_confidence: f64,
+    /// The routes' rollback_threshold (regressions in the window before an automatic pin).
+    #[arg(long, default_value_t = 3)]
+    pub rollback_threshold: i64,
+    /// The routes' explore_fraction: share of requests mirrored to a model lacking evidence.
+    #[arg(long, default_value_t = 0.1)]
+    pub explore: f64,
+    /// Org feedback samples after which a model is no longer explored.
+    #[arg(long, default_value_t = 30)]
+    pub explore_until: u64,
+    /// Least virtual seconds between two routing-table snapshots.
+    #[arg(long, default_value_t = 300)]
+    pub publish_interval_s: u64,
+    /// The projector's rolling window, in hours (also how long an automatic rollback pins).
+    #[arg(long, default_value_t = 24)]
+    pub window_hours: u64,
+    /// Print one decision's candidate table on stderr every N requests (0 = never).
+    #[arg(long, default_value_t = 0)]
+    pub debug_every: u64,
 }
 
 #[derive(Debug, Args)]
@@ -69,7 +99,8 @@ pub enum StreamName {
     SessionNps,
     /// LLM-as-judge scoring of sampled responses.
     Judge,
-    /// Rolling windows, regression detection and automatic rollback.
+    /// Rolling windows, regression detection and automatic rollback (the projector's fold:
+    /// rollback needs the same windows, so this is the projector role under its other name).
     Regression,
     /// The decisions read model (`GET /v1/decisions`): traces joined with outcomes and feedback.
     Decisions,
@@ -147,6 +178,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             label,
         })) => crate::keys::create(&config, &org, admin, default_route, label).await,
         Some(Command::Keys(KeysCommand::List)) => crate::keys::list(&config).await,
+        Some(Command::Sim(args)) => crate::sim::run(&config, &args).await,
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut out = std::io::stdout().lock();
             std::io::Write::write_fmt(

@@ -7,6 +7,7 @@ mod control_socket;
 mod keys;
 mod serve;
 mod signing;
+mod sim;
 
 use std::process::ExitCode;
 

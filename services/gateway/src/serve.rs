@@ -43,7 +43,6 @@ impl Role {
                 "stream:decisions".into(),
                 "stream:session-nps".into(),
                 "stream:judge".into(),
-                "stream:regression".into(),
                 "projector".into(),
                 "sink".into(),
             ],
@@ -136,16 +135,7 @@ pub async fn run(
 
     for role in roles {
         match role {
-            Role::All
-            | Role::Ingress
-            | Role::Stream(StreamName::Decisions | StreamName::SessionNps) => {}
-            Role::Stream(name) => tracing::warn!(
-                stream = name.as_str(),
-                "this stream processor is not built yet; the role serves health and metrics only"
-            ),
-            Role::Projector => tracing::warn!(
-                "the projector is not built yet; the role serves health and metrics only"
-            ),
+            Role::All | Role::Ingress | Role::Projector | Role::Stream(_) => {}
             Role::Sink => tracing::warn!(
                 "the Parquet sink is not built yet; the role serves health and metrics only"
             ),
@@ -216,6 +206,36 @@ pub async fn run(
             deps(),
             &shutdown,
         );
+    }
+    if roles.iter().any(|r| {
+        matches!(
+            r,
+            Role::All | Role::Projector | Role::Stream(StreamName::Regression)
+        )
+    }) {
+        let projector = switchyard_projector::processor(
+            switchyard_projector::ProjectorConfig::from_config(&config.routing, &config.routes),
+        )
+        .map_err(|e| anyhow::anyhow!("config error: the projector: {e}"))?;
+        spawn_processor(&supervisor, "projector", projector, deps(), &shutdown);
+    }
+    if runs(StreamName::Judge) && config.judge.enabled {
+        let (catalog, providers) = build_providers(&config)?;
+        let judge =
+            switchyard_judge::JudgeModel::resolve(&config.judge.model, &providers, &catalog)
+                .map_err(|e| anyhow::anyhow!("config error: `judge.model`: {e}"))?;
+        let (judge_deps, judge_config, stop) = (deps(), config.judge.clone(), shutdown.clone());
+        supervisor.spawn("stream:judge", async move {
+            switchyard_judge::run(
+                judge_deps,
+                switchyard_judge::options(),
+                judge_config,
+                judge,
+                stop,
+            )
+            .await
+            .map_err(anyhow::Error::from)
+        });
     }
     if runs(StreamName::SessionNps) {
         spawn_processor(
@@ -335,15 +355,12 @@ async fn maintain_log(
 }
 
 /// Builds the OpenAI-compatible gateway: providers, catalog, routes, the event publisher.
-fn build_gateway(
+/// Builds the model catalog (shipped rows plus `[[models]]`) and the configured providers.
+fn build_providers(
     config: &Config,
-    codec: &Codec,
-    plane: ControlPlane,
-    store: &switchyard_store::EmbeddedStore,
-    metrics: &Metrics,
 ) -> anyhow::Result<(
-    switchyard_ingress::gateway::Gateway,
-    tokio::sync::mpsc::Receiver<switchyard_events::Event>,
+    switchyard_providers::Catalog,
+    std::collections::HashMap<String, switchyard_providers::AnyProvider>,
 )> {
     use switchyard_providers::{Catalog, ModelInfo, ProviderConfig};
     let mut catalog = Catalog::shipped().context("the shipped model catalog")?;
@@ -365,6 +382,20 @@ fn build_gateway(
             .map_err(|e| anyhow::anyhow!("config error: `providers.{name}`: {e}"))?;
         providers.insert(name.clone(), built);
     }
+    Ok((catalog, providers))
+}
+
+fn build_gateway(
+    config: &Config,
+    codec: &Codec,
+    plane: ControlPlane,
+    store: &switchyard_store::EmbeddedStore,
+    metrics: &Metrics,
+) -> anyhow::Result<(
+    switchyard_ingress::gateway::Gateway,
+    tokio::sync::mpsc::Receiver<switchyard_events::Event>,
+)> {
+    let (catalog, providers) = build_providers(config)?;
     let mut routes = std::collections::BTreeMap::new();
     for route in &config.routes {
         for model in std::iter::once(&route.baseline).chain(&route.candidates) {
