@@ -47,6 +47,9 @@ pub struct ProjectorConfig {
     pub default_constraints: Constraints,
     /// Regression margin of routes whose constraints set no `max_regression`.
     pub default_max_regression: f64,
+    /// Quality observations a time bucket needs, per source, before it can count regressions
+    /// (default 3).
+    pub min_bucket_samples: u64,
     /// How long an automatic rollback pins its route (default: one window). When the pin
     /// lapses the route routes again, the offending model still excluded by its route's
     /// `rollback_threshold` constraint while its regressions remain in the window, and the
@@ -82,6 +85,7 @@ impl Default for ProjectorConfig {
             },
             default_max_regression: DEFAULT_MAX_REGRESSION,
             rollback_pin: Some(Duration::from_secs(24 * 3600)),
+            min_bucket_samples: 3,
             min_baseline_samples: 5,
             regression_z: 2.33,
             phase1_min_samples: 20,

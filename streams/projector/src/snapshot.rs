@@ -491,6 +491,7 @@ pub(crate) async fn publish<S: StateStore>(
                 .max_regression
                 .unwrap_or(config.default_max_regression),
             min_baseline_samples: config.min_baseline_samples,
+            min_bucket_samples: config.min_bucket_samples,
             z: config.regression_z,
         };
         let baseline_window = resolved

@@ -432,6 +432,10 @@ pub struct RegressionRule {
     pub margin: f64,
     /// Observations the baseline needs, per source, before its mean is a reference.
     pub min_baseline_samples: u64,
+    /// Observations a bucket needs, per source, before it is tested: one or two scores say
+    /// little about a model (a judge that reads a pass as a fail once is enough to sink a
+    /// lone score), however the standard error is estimated.
+    pub min_bucket_samples: u64,
     /// Standard errors a bucket's mean must fall below the tolerated level by (0 counts every
     /// bucket whose mean is below it).
     pub z: f64,
@@ -454,11 +458,17 @@ impl RegressionRule {
         let mut out = BTreeMap::new();
         for bucket in buckets {
             for (source, counts) in &bucket.quality {
+                // Session NPS is one rating spread over every decision of a session: its
+                // observations are not independent, so one unhappy session would look like a
+                // bucket of regressions. Regressions come from per-request scores.
+                if matches!(source, FeedbackSource::Nps) {
+                    continue;
+                }
                 let Some(reference) = references.get(source) else {
                     continue;
                 };
                 let here = counts.moments();
-                if here.count == 0 {
+                if here.count == 0 || here.count < self.min_bucket_samples {
                     continue;
                 }
                 let spread = reference.variance();
@@ -637,6 +647,7 @@ mod tests {
         let rule = RegressionRule {
             margin: 0.02,
             min_baseline_samples: 5,
+            min_bucket_samples: 1,
             z: 0.0,
         };
         let baseline = judged(&[(800, 10)]);
@@ -653,6 +664,7 @@ mod tests {
         // No reference yet: nothing counts.
         let strict = RegressionRule {
             min_baseline_samples: 11,
+            min_bucket_samples: 1,
             ..rule
         };
         assert!(strict.regressions([&candidate], &baseline).is_empty());
@@ -671,6 +683,7 @@ mod tests {
         let rule = RegressionRule {
             margin: 0.05,
             min_baseline_samples: 5,
+            min_bucket_samples: 1,
             z: 2.33,
         };
         // Both models judged 0.8 and 0.9 alike: half of each model's scores are 0.05 below the

@@ -292,6 +292,8 @@ pub fn test_config(constraints: Constraints) -> ProjectorConfig {
             route_defaults(RouteMode::Live, constraints),
         )]),
         min_baseline_samples: 3,
+        // Single scores test the rollback mechanics; the default (3) guards production.
+        min_bucket_samples: 1,
         ..ProjectorConfig::default()
     }
 }

@@ -393,6 +393,10 @@ fn check_model(
         && let Some(baseline) = baseline
     {
         for (src, observations) in &want.scores {
+            // Session NPS never counts regressions (its scores are not independent).
+            if *src == switchyard_events::FeedbackSource::Nps {
+                continue;
+            }
             let Some(reference) = baseline
                 .scores
                 .get(src)
