@@ -533,11 +533,12 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
             .filter(|c| c.model != served)
             .filter_map(|c| c.score.as_ref().map(|s| (c, s)))
             .filter(|(c, s)| {
+                if c.baseline {
+                    // The reference is the dearest model to mirror: a quarter of the samples.
+                    return s.org_samples < policy.explore_until_samples / 4;
+                }
                 if s.org_samples >= policy.explore_until_samples {
                     return false;
-                }
-                if c.baseline {
-                    return true;
                 }
                 let cheaper = match (s.estimated_cost_usd, served_cost) {
                     (Some(cost), Some(top)) => cost < top,

@@ -79,6 +79,9 @@ pub struct SimArgs {
     /// The projector's rolling window, in hours (also how long an automatic rollback pins).
     #[arg(long, default_value_t = 24)]
     pub window_hours: u64,
+    /// The projector's time bucket, in hours (regressions are tested per bucket).
+    #[arg(long, default_value_t = 1)]
+    pub bucket_hours: u64,
     /// Print one decision's candidate table on stderr every N requests (0 = never).
     #[arg(long, default_value_t = 0)]
     pub debug_every: u64,

@@ -16,6 +16,7 @@ pub async fn run(config: &Config, args: &SimArgs) -> anyhow::Result<()> {
     projector.publish_interval = std::time::Duration::from_secs(args.publish_interval_s);
     projector.window = std::time::Duration::from_secs(args.window_hours * 3600);
     projector.join_grace = projector.window;
+    projector.bucket = std::time::Duration::from_secs(args.bucket_hours * 3600);
     projector.rollback_pin = Some(projector.window);
     let processors = switchyard_sim::Loop {
         session_nps: switchyard_session_nps::processor(
