@@ -73,6 +73,19 @@ impl ProcessError {
     }
 }
 
+/// Checks that a required field of an input is not empty.
+///
+/// # Errors
+///
+/// An empty `value` is [`ProcessError::Poison`] naming the field `what`.
+pub fn require_nonempty(what: &str, value: &str) -> Result<(), ProcessError> {
+    if value.is_empty() {
+        Err(ProcessError::poison(format!("{what} is empty")))
+    } else {
+        Ok(())
+    }
+}
+
 /// Why [`crate::ProcessorRuntime::run`] stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

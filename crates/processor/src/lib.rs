@@ -102,7 +102,7 @@ mod state;
 
 use std::future::Future;
 
-pub use error::{ErrorClass, ProcessError, RunError};
+pub use error::{ErrorClass, ProcessError, RunError, require_nonempty};
 pub use inline::Inline;
 pub use io::{Input, Output};
 #[cfg(feature = "fault-injection")]

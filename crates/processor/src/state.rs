@@ -9,7 +9,11 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use switchyard_store::{Entry, StateStore, StoreError, Table, WriteBatch};
+
+use crate::ProcessError;
 
 /// A staged write: `Some(value)` puts, `None` deletes.
 type Staged = Option<Vec<u8>>;
@@ -58,6 +62,42 @@ impl<'a, S: StateStore> StagedState<'a, S> {
     /// Stages `key` = `value` in `table`.
     pub fn put(&mut self, table: Table, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         self.record.insert((table, key.into()), Some(value.into()));
+    }
+
+    /// Returns the value of `key` in `table` parsed as JSON, as [`StagedState::get`] reads it.
+    ///
+    /// # Errors
+    ///
+    /// A failed read is [`ProcessError::Store`]; a stored entry that does not parse is
+    /// [`ProcessError::Fatal`] (the processor wrote it itself, so its state is corrupt).
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &[u8],
+    ) -> Result<Option<T>, ProcessError> {
+        match self.get(table, key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                ProcessError::fatal(format!("stored {table} entry does not parse: {e}"))
+            }),
+        }
+    }
+
+    /// Stages `key` = `value` serialised as JSON in `table`.
+    ///
+    /// # Errors
+    ///
+    /// A value that does not serialise is [`ProcessError::Fatal`] (nothing is staged).
+    pub fn put_json<T: Serialize>(
+        &mut self,
+        table: Table,
+        key: impl Into<Vec<u8>>,
+        value: &T,
+    ) -> Result<(), ProcessError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| ProcessError::fatal(format!("cannot serialise {table} state: {e}")))?;
+        self.put(table, key, bytes);
+        Ok(())
     }
 
     /// Stages the deletion of `key` from `table`.

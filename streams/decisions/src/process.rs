@@ -10,13 +10,13 @@
 //!   request id for feedback), and the decision, when it arrives, takes the pending fragments
 //!   in and deletes them.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use switchyard_events::{
     DecisionId, Event, FeedbackSubmitted, JudgeOutcome, JudgeScored, OrgId, RequestId,
     ResponseCompleted, RouteDecided, Target,
 };
-use switchyard_processor::{Input, Output, ProcessError, Processor, StagedState, Topic};
+use switchyard_processor::{
+    Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
+};
 use switchyard_store::{StateStore, Table};
 
 use crate::record::ResponseOutcome;
@@ -67,45 +67,19 @@ impl Processor for DecisionsProcessor {
     }
 }
 
-fn require(what: &str, value: &str) -> Result<(), ProcessError> {
-    if value.is_empty() {
-        Err(ProcessError::poison(format!("{what} is empty")))
-    } else {
-        Ok(())
-    }
-}
-
-async fn read_json<T: DeserializeOwned, S: StateStore>(
-    state: &StagedState<'_, S>,
-    table: Table,
-    key: &[u8],
-) -> Result<Option<T>, ProcessError> {
-    match state.get(table, key).await? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}"))),
-    }
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProcessError> {
-    serde_json::to_vec(value)
-        .map_err(|e| ProcessError::fatal(format!("cannot serialise state: {e}")))
-}
-
 /// Writes a decision's record and its index entries.
 fn write_decision<S: StateStore>(
     state: &mut StagedState<'_, S>,
     stored: &StoredDecision,
 ) -> Result<(), ProcessError> {
-    state.put(
+    state.put_json(
         RECORDS,
         org_key(&stored.org, stored.decision_id.as_str()),
-        to_json(stored)?,
-    );
-    let value = to_json(&stored.index_value())?;
+        stored,
+    )?;
+    let value = stored.index_value();
     for (table, key) in stored.index_keys() {
-        state.put(table, key, value.clone());
+        state.put_json(table, key, &value)?;
     }
     Ok(())
 }
@@ -116,7 +90,7 @@ async fn take_pending<S: StateStore>(
     table: Table,
     key: Vec<u8>,
 ) -> Result<Option<Outcome>, ProcessError> {
-    let pending = read_json::<Outcome, S>(state, table, &key).await?;
+    let pending = state.get_json::<Outcome>(table, &key).await?;
     if pending.is_some() {
         state.delete(table, key);
     }
@@ -128,14 +102,17 @@ async fn on_decision<S: StateStore>(
     state: &mut StagedState<'_, S>,
 ) -> Result<(), ProcessError> {
     let org = &decision.envelope.org;
-    require("org", org.as_str())?;
-    require("decision_id", decision.decision_id.as_str())?;
-    require("request_id", decision.request_id.as_str())?;
+    require_nonempty("org", org.as_str())?;
+    require_nonempty("decision_id", decision.decision_id.as_str())?;
+    require_nonempty("request_id", decision.request_id.as_str())?;
     let record_key = org_key(org, decision.decision_id.as_str());
     let version = (decision.envelope.event_time, decision.envelope.event_id);
 
     let mut outcome = Outcome::default();
-    if let Some(existing) = read_json::<StoredDecision, S>(state, RECORDS, &record_key).await? {
+    if let Some(existing) = state
+        .get_json::<StoredDecision>(RECORDS, &record_key)
+        .await?
+    {
         if (existing.decided_at, existing.decision_event_id) >= version {
             // A redelivery, or an older event with the same decision id: keep what we have.
             return Ok(());
@@ -193,7 +170,7 @@ async fn merge_by_decision<S: StateStore>(
     fragment: Outcome,
 ) -> Result<(), ProcessError> {
     let key = org_key(org, decision.as_str());
-    if let Some(mut stored) = read_json::<StoredDecision, S>(state, RECORDS, &key).await? {
+    if let Some(mut stored) = state.get_json::<StoredDecision>(RECORDS, &key).await? {
         let before = stored.outcome.clone();
         stored.outcome.merge(fragment);
         if stored.outcome != before {
@@ -226,13 +203,14 @@ async fn park<S: StateStore>(
     key: Vec<u8>,
     fragment: Outcome,
 ) -> Result<(), ProcessError> {
-    let mut pending = read_json::<Outcome, S>(state, table, &key)
+    let mut pending = state
+        .get_json::<Outcome>(table, &key)
         .await?
         .unwrap_or_default();
     let before = pending.clone();
     pending.merge(fragment);
     if pending != before {
-        state.put(table, key, to_json(&pending)?);
+        state.put_json(table, key, &pending)?;
     }
     Ok(())
 }
@@ -242,8 +220,8 @@ async fn on_response<S: StateStore>(
     state: &mut StagedState<'_, S>,
 ) -> Result<(), ProcessError> {
     let org = &response.envelope.org;
-    require("org", org.as_str())?;
-    require("decision_id", response.decision_id.as_str())?;
+    require_nonempty("org", org.as_str())?;
+    require_nonempty("decision_id", response.decision_id.as_str())?;
     // A shadow mirror carries the decision id of the request it mirrors; it is kept beside the
     // response the client got, never in its place.
     let outcome = Some(ResponseOutcome::from_event(response));
@@ -271,8 +249,8 @@ async fn on_feedback<S: StateStore>(
         return Ok(());
     };
     let org = &feedback.envelope.org;
-    require("org", org.as_str())?;
-    require("request_id", request_id.as_str())?;
+    require_nonempty("org", org.as_str())?;
+    require_nonempty("request_id", request_id.as_str())?;
     let mut fragment = Outcome::default();
     fragment.scores.insert(
         format!("feedback:{}", feedback.feedback_id),
@@ -291,8 +269,8 @@ async fn on_judged<S: StateStore>(
     state: &mut StagedState<'_, S>,
 ) -> Result<(), ProcessError> {
     let org = &judged.envelope.org;
-    require("org", org.as_str())?;
-    require("decision_id", judged.decision_id.as_str())?;
+    require_nonempty("org", org.as_str())?;
+    require_nonempty("decision_id", judged.decision_id.as_str())?;
     let mut fragment = Outcome::default();
     match &judged.outcome {
         JudgeOutcome::Scored { score } => {

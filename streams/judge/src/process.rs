@@ -12,7 +12,9 @@ use switchyard_events::{
     Envelope, Event, JudgeOutcome, JudgeScored, OrgId, RequestReceived, ResponseCompleted,
     ResponseStatus, RouteName, Usd,
 };
-use switchyard_processor::{Input, Output, ProcessError, Processor, StagedState, Topic};
+use switchyard_processor::{
+    Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
+};
 use switchyard_providers::types::{ChatResponse, Message};
 use switchyard_providers::{ChatRequest, ProviderError, ProviderErrorKind};
 use switchyard_store::{StateStore, Table};
@@ -123,33 +125,9 @@ impl Processor for JudgeProcessor {
     }
 }
 
-fn require(what: &str, value: &str) -> Result<(), ProcessError> {
-    if value.is_empty() {
-        Err(ProcessError::poison(format!("{what} is empty")))
-    } else {
-        Ok(())
-    }
-}
-
-async fn read_json<T: DeserializeOwned, S: StateStore>(
-    state: &StagedState<'_, S>,
-    table: Table,
-    key: &[u8],
-) -> Result<Option<T>, ProcessError> {
-    match state.get(table, key).await? {
-        None => Ok(None),
-        Some(bytes) => parse_json(table, &bytes).map(Some),
-    }
-}
-
 fn parse_json<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T, ProcessError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}")))
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProcessError> {
-    serde_json::to_vec(value)
-        .map_err(|e| ProcessError::fatal(format!("cannot serialise state: {e}")))
 }
 
 /// Stages `value` at `key` of an expiring `table`, with its [`EXPIRY`] entry.
@@ -166,7 +144,7 @@ fn put_expiring<T: Serialize, S: StateStore>(
         .map(|(tag, _)| *tag)
         .ok_or_else(|| ProcessError::fatal(format!("table {table} does not expire")))?;
     state.put(EXPIRY, expiry_key(expires_at, tag, &key), Vec::new());
-    state.put(table, key, to_json(value)?);
+    state.put_json(table, key, value)?;
     Ok(())
 }
 
@@ -194,8 +172,8 @@ async fn sweep<S: StateStore>(
                 "stored judge.expiry key names table tag {tag}"
             )));
         };
-        if let Some(bytes) = state.get(*table, row).await?
-            && parse_json::<Expiring>(*table, &bytes)?.expires_at == at
+        if let Some(stored) = state.get_json::<Expiring>(*table, row).await?
+            && stored.expires_at == at
         {
             state.delete(*table, row.to_vec());
         }
@@ -230,8 +208,8 @@ impl JudgeProcessor {
         out: &mut Output,
     ) -> Result<(), ProcessError> {
         let org = &request.envelope.org;
-        require("org", org.as_str())?;
-        require("request_id", request.request_id.as_str())?;
+        require_nonempty("org", org.as_str())?;
+        require_nonempty("request_id", request.request_id.as_str())?;
         let point = sample_point(&request.request_id);
         if point >= self.config.max_sample_rate() {
             // Sampled on no route: neither it nor its responses are kept.
@@ -242,7 +220,7 @@ impl JudgeProcessor {
             .clone()
             .unwrap_or_else(|| RouteName::new(DEFAULT_ROUTE));
         let key = request_key(org, &request.request_id);
-        let prompt = match read_json::<StoredPrompt, S>(state, PROMPTS, &key).await? {
+        let prompt = match state.get_json::<StoredPrompt>(PROMPTS, &key).await? {
             // A redelivery: the stored prompt stands.
             Some(prompt) => prompt,
             None => {
@@ -294,8 +272,8 @@ impl JudgeProcessor {
         out: &mut Output,
     ) -> Result<(), ProcessError> {
         let org = &response.envelope.org;
-        require("org", org.as_str())?;
-        require("request_id", response.request_id.as_str())?;
+        require_nonempty("org", org.as_str())?;
+        require_nonempty("request_id", response.request_id.as_str())?;
         // Errors, refusals, timeouts and cancellations are not quality samples.
         let truncated = match response.status {
             ResponseStatus::Ok => false,
@@ -329,7 +307,10 @@ impl JudgeProcessor {
             completion_text: response.completion_text.clone(),
             expires_at: responded_at.as_micros().saturating_add(self.ttl_micros),
         };
-        match read_json::<StoredPrompt, S>(state, PROMPTS, &request_key(org, &original)).await? {
+        match state
+            .get_json::<StoredPrompt>(PROMPTS, &request_key(org, &original))
+            .await?
+        {
             Some(prompt) if prompt.sampled => {
                 self.judge_pair(org, &prompt, &facts, "judge", state, out)
                     .await
@@ -363,7 +344,8 @@ impl JudgeProcessor {
             return Ok(());
         }
         let day = day_key(org, utc_day(response.responded_at));
-        let mut usage = read_json::<DayUsage, S>(state, DAYS, &day)
+        let mut usage = state
+            .get_json::<DayUsage>(DAYS, &day)
             .await?
             .unwrap_or_default();
         let texts = prompt
@@ -454,7 +436,7 @@ impl JudgeProcessor {
                 "judge spend cap reached: sampled responses are skipped for the rest of the day"
             );
         }
-        state.put(DAYS, day, to_json(&usage)?);
+        state.put_json(DAYS, day, &usage)?;
         // Kept at least as long as the prompt that could pair the response again.
         let expires_at = prompt
             .expires_at

@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use switchyard_events::{
     ConstraintsChanged, Event, EventId, FeedbackSource, FeedbackSubmitted, JudgeOutcome,
     JudgeScored, OrgId, RequestId, ResponseCompleted, ResponseStatus, RouteConfigured,
     RouteDecided, RoutePinned, RouteUnpinned, Target,
 };
-use switchyard_processor::{Input, Output, ProcessError, Processor, StagedState, Topic};
-use switchyard_store::{StateStore, Table};
+use switchyard_processor::{
+    Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
+};
+use switchyard_store::StateStore;
 
 use crate::config::ProjectorConfig;
 use crate::snapshot;
@@ -95,7 +95,7 @@ impl Processor for ProjectorProcessor {
         out: &mut Output,
     ) -> Result<(), ProcessError> {
         let org = input.event.envelope().org.clone();
-        require("org", org.as_str())?;
+        require_nonempty("org", org.as_str())?;
         let fold = Fold {
             config: &self.config,
             partition: input.partition,
@@ -134,32 +134,6 @@ impl Processor for ProjectorProcessor {
         }
         Ok(())
     }
-}
-
-fn require(what: &str, value: &str) -> Result<(), ProcessError> {
-    if value.is_empty() {
-        Err(ProcessError::poison(format!("{what} is empty")))
-    } else {
-        Ok(())
-    }
-}
-
-pub(crate) async fn read_json<T: DeserializeOwned, S: StateStore>(
-    state: &StagedState<'_, S>,
-    table: Table,
-    key: &[u8],
-) -> Result<Option<T>, ProcessError> {
-    match state.get(table, key).await? {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}"))),
-    }
-}
-
-pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProcessError> {
-    serde_json::to_vec(value)
-        .map_err(|e| ProcessError::fatal(format!("cannot serialise projector state: {e}")))
 }
 
 /// Returns the contributions in `old` but not in `new`, and in `new` but not in `old`
@@ -234,8 +208,8 @@ impl Fold<'_> {
         decision: &RouteDecided,
         watermark: i64,
     ) -> Result<Publish, ProcessError> {
-        require("request_id", decision.request_id.as_str())?;
-        require("route", decision.route.as_str())?;
+        require_nonempty("request_id", decision.request_id.as_str())?;
+        require_nonempty("route", decision.route.as_str())?;
         let org = &decision.envelope.org;
         let facts = DecisionFacts {
             route: decision.route.clone(),
@@ -246,7 +220,7 @@ impl Fold<'_> {
         };
         // The route's newest baseline, for routes the projector has no configuration of.
         let hint_key = hint_key(org, decision.route.as_str(), self.partition);
-        let hint = read_json::<BaselineHint, S>(state, HINTS, &hint_key).await?;
+        let hint = state.get_json::<BaselineHint>(HINTS, &hint_key).await?;
         let new_baseline = hint
             .as_ref()
             .is_none_or(|h| h.baseline != facts.baseline_model);
@@ -255,7 +229,7 @@ impl Fold<'_> {
                 at: facts.at,
                 baseline: facts.baseline_model.clone(),
             };
-            state.put(HINTS, hint_key, to_json(&hint)?);
+            state.put_json(HINTS, hint_key, &hint)?;
         }
         let publish = self
             .fold_request(state, org, &decision.request_id, watermark, |record| {
@@ -277,7 +251,7 @@ impl Fold<'_> {
         response: &ResponseCompleted,
         watermark: i64,
     ) -> Result<Publish, ProcessError> {
-        require("request_id", response.request_id.as_str())?;
+        require_nonempty("request_id", response.request_id.as_str())?;
         let facts = ResponseFacts {
             ending: match response.status {
                 ResponseStatus::Ok => Ending::Success,
@@ -345,8 +319,8 @@ impl Fold<'_> {
         if feedback.source == FeedbackSource::Benchmark {
             return Ok(Publish::No);
         }
-        require("request_id", request_id.as_str())?;
-        require("feedback_id", feedback.feedback_id.as_str())?;
+        require_nonempty("request_id", request_id.as_str())?;
+        require_nonempty("feedback_id", feedback.feedback_id.as_str())?;
         let id = format!("feedback:{}", feedback.feedback_id);
         let facts = ScoreFacts {
             source: feedback.source,
@@ -378,9 +352,9 @@ impl Fold<'_> {
         judged: &JudgeScored,
         watermark: i64,
     ) -> Result<Publish, ProcessError> {
-        require("request_id", judged.request_id.as_str())?;
-        require("judgement_id", judged.judgement_id.as_str())?;
-        require("route", judged.route.as_str())?;
+        require_nonempty("request_id", judged.request_id.as_str())?;
+        require_nonempty("judgement_id", judged.judgement_id.as_str())?;
+        require_nonempty("route", judged.route.as_str())?;
         let id = format!("judge:{}", judged.judgement_id);
         let facts = ScoreFacts {
             source: FeedbackSource::Judge,
@@ -421,7 +395,8 @@ impl Fold<'_> {
         update: impl FnOnce(&mut RequestRecord) -> bool,
     ) -> Result<Publish, ProcessError> {
         let key = org_id_key(org, request.as_str());
-        let mut record = read_json::<RequestRecord, S>(state, REQUESTS, &key)
+        let mut record = state
+            .get_json::<RequestRecord>(REQUESTS, &key)
             .await?
             .unwrap_or_else(|| RequestRecord {
                 partition: self.partition,
@@ -471,7 +446,7 @@ impl Fold<'_> {
             }
             record.expires_at = expires_at;
         }
-        state.put(REQUESTS, key, to_json(&record)?);
+        state.put_json(REQUESTS, key, &record)?;
         Ok(if changed { Publish::IfDue } else { Publish::No })
     }
 
@@ -494,7 +469,7 @@ impl Fold<'_> {
             self.partition,
             contribution.bucket,
         );
-        let mut cell = match read_json::<WindowCell, S>(state, CELLS, &key).await? {
+        let mut cell = match state.get_json::<WindowCell>(CELLS, &key).await? {
             Some(cell) => cell,
             None => {
                 // A new bucket: drop this partition's buckets of the model that left the window
@@ -505,7 +480,7 @@ impl Fold<'_> {
             }
         };
         cell.add(&contribution.signal);
-        state.put(CELLS, key, to_json(&cell)?);
+        state.put_json(CELLS, key, &cell)?;
         Ok(true)
     }
 
@@ -523,14 +498,14 @@ impl Fold<'_> {
             self.partition,
             contribution.bucket,
         );
-        let Some(mut cell) = read_json::<WindowCell, S>(state, CELLS, &key).await? else {
+        let Some(mut cell) = state.get_json::<WindowCell>(CELLS, &key).await? else {
             return Ok(());
         };
         cell.retract(&contribution.signal);
         if cell.is_empty() {
             state.delete(CELLS, key);
         } else {
-            state.put(CELLS, key, to_json(&cell)?);
+            state.put_json(CELLS, key, &cell)?;
         }
         Ok(())
     }
@@ -597,7 +572,9 @@ impl Fold<'_> {
             }
             state.delete(EXPIRY, key);
             let record_key = org_id_key(&org, &request);
-            let record = read_json::<RequestRecord, S>(state, REQUESTS, &record_key).await?;
+            let record = state
+                .get_json::<RequestRecord>(REQUESTS, &record_key)
+                .await?;
             if record.is_some_and(|r| r.expires_at == Some(at)) {
                 state.delete(REQUESTS, record_key);
             }
@@ -610,7 +587,8 @@ async fn read_route<S: StateStore>(
     state: &StagedState<'_, S>,
     key: &[u8],
 ) -> Result<RouteControl, ProcessError> {
-    Ok(read_json::<RouteControl, S>(state, ROUTES, key)
+    Ok(state
+        .get_json::<RouteControl>(ROUTES, key)
         .await?
         .unwrap_or_default())
 }
@@ -619,7 +597,7 @@ async fn on_route_configured<S: StateStore>(
     state: &mut StagedState<'_, S>,
     e: &RouteConfigured,
 ) -> Result<Publish, ProcessError> {
-    require("route", e.route.as_str())?;
+    require_nonempty("route", e.route.as_str())?;
     let key = org_id_key(&e.envelope.org, e.route.as_str());
     let mut control = read_route(state, &key).await?;
     // Log order decides between equal sequences (the topic is ordered per route); an older
@@ -643,7 +621,7 @@ async fn on_route_configured<S: StateStore>(
         return Ok(Publish::No);
     }
     control.configured = Some(configured);
-    state.put(ROUTES, key, to_json(&control)?);
+    state.put_json(ROUTES, key, &control)?;
     Ok(Publish::Now)
 }
 
@@ -651,7 +629,7 @@ async fn on_constraints<S: StateStore>(
     state: &mut StagedState<'_, S>,
     e: &ConstraintsChanged,
 ) -> Result<Publish, ProcessError> {
-    require("route", e.route.as_str())?;
+    require_nonempty("route", e.route.as_str())?;
     let key = org_id_key(&e.envelope.org, e.route.as_str());
     let mut control = read_route(state, &key).await?;
     let (next, prev) = match &control.constraints {
@@ -679,7 +657,7 @@ async fn on_constraints<S: StateStore>(
         hash: e.hash.clone(),
         constraints: e.constraints,
     });
-    state.put(ROUTES, key, to_json(&control)?);
+    state.put_json(ROUTES, key, &control)?;
     Ok(Publish::Now)
 }
 
@@ -703,7 +681,7 @@ async fn on_pinned<S: StateStore>(
     e: &RoutePinned,
     offset: u64,
 ) -> Result<Publish, ProcessError> {
-    require("route", e.route.as_str())?;
+    require_nonempty("route", e.route.as_str())?;
     let key = org_id_key(&e.envelope.org, e.route.as_str());
     let mut control = read_route(state, &key).await?;
     if !first_delivery(&mut control, offset, e.envelope.event_id) {
@@ -715,12 +693,12 @@ async fn on_pinned<S: StateStore>(
         pinned_by: e.pinned_by.clone(),
         expires_at: e.expires_at,
     });
-    state.put(ROUTES, key.clone(), to_json(&control)?);
+    state.put_json(ROUTES, key.clone(), &control)?;
     // Our own rollback (or any pin) read back: the pin state says it from now on.
-    let rollback = read_json::<RollbackState, S>(state, ROLLBACK, &key).await?;
+    let rollback = state.get_json::<RollbackState>(ROLLBACK, &key).await?;
     if let Some(mut rollback) = rollback.filter(|r| r.emitted.is_some()) {
         rollback.emitted = None;
-        state.put(ROLLBACK, key, to_json(&rollback)?);
+        state.put_json(ROLLBACK, key, &rollback)?;
     }
     Ok(Publish::Now)
 }
@@ -730,24 +708,25 @@ async fn on_unpinned<S: StateStore>(
     e: &RouteUnpinned,
     offset: u64,
 ) -> Result<Publish, ProcessError> {
-    require("route", e.route.as_str())?;
+    require_nonempty("route", e.route.as_str())?;
     let key = org_id_key(&e.envelope.org, e.route.as_str());
     let mut control = read_route(state, &key).await?;
     if !first_delivery(&mut control, offset, e.envelope.event_id) {
         return Ok(Publish::No);
     }
     control.pin = None;
-    state.put(ROUTES, key.clone(), to_json(&control)?);
+    state.put_json(ROUTES, key.clone(), &control)?;
     // The override (`DELETE /v1/routes/{route}/pin`) re-arms the automatic rollback; the
     // regressions already in the window are accounted for at the next evaluation, so only new
     // ones can fire it again.
-    let mut rollback = read_json::<RollbackState, S>(state, ROLLBACK, &key)
+    let mut rollback = state
+        .get_json::<RollbackState>(ROLLBACK, &key)
         .await?
         .unwrap_or_default();
     rollback.fired = false;
     rollback.emitted = None;
     rollback.rearm_pending = true;
-    state.put(ROLLBACK, key, to_json(&rollback)?);
+    state.put_json(ROLLBACK, key, &rollback)?;
     Ok(Publish::Now)
 }
 

@@ -19,7 +19,7 @@ use switchyard_processor::{Input, Output, ProcessError, StagedState};
 use switchyard_store::{StateStore, Table};
 
 use crate::config::ProjectorConfig;
-use crate::process::{SCAN_PAGE, read_json, to_json};
+use crate::process::SCAN_PAGE;
 use crate::state::{
     BaselineHint, CELLS, HINTS, OFFSETS, ORGS, OrgState, PinFacts, ROLLBACK, ROUTES, RollbackState,
     RouteControl, WATERMARKS, org_id_key, org_key, parse_cell_key, take_str,
@@ -363,7 +363,7 @@ async fn evaluate_rollback<S: StateStore>(
     emitted_before: &mut Option<ModelName>,
 ) -> Result<Option<Rollback>, ProcessError> {
     let key = org_id_key(org, route);
-    let stored = read_json::<RollbackState, S>(state, ROLLBACK, &key).await?;
+    let stored = state.get_json::<RollbackState>(ROLLBACK, &key).await?;
     let mut rollback = stored.clone().unwrap_or_default();
     // A rollback pin that lapsed (it was read back, and is no longer in force) re-arms the
     // rollback like an unpin: the regressions already counted do not fire it again.
@@ -427,7 +427,7 @@ async fn evaluate_rollback<S: StateStore>(
         None => rollback == RollbackState::default(),
     };
     if !unchanged {
-        state.put(ROLLBACK, key, to_json(&rollback)?);
+        state.put_json(ROLLBACK, key, &rollback)?;
     }
     Ok(fired)
 }
@@ -442,7 +442,8 @@ pub(crate) async fn publish<S: StateStore>(
     org: &OrgId,
     force: bool,
 ) -> Result<(), ProcessError> {
-    let org_state = read_json::<OrgState, S>(state, ORGS, &org_key(org))
+    let org_state = state
+        .get_json::<OrgState>(ORGS, &org_key(org))
         .await?
         .unwrap_or_default();
     let now = watermark(state).await?;
@@ -615,7 +616,7 @@ pub(crate) async fn publish<S: StateStore>(
         published_at: Some(now),
         version,
     };
-    state.put(ORGS, org_key(org), to_json(&published)?);
+    state.put_json(ORGS, org_key(org), &published)?;
     Ok(())
 }
 

@@ -7,14 +7,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use switchyard_events::{
     DecisionId, Envelope, Event, FeedbackId, FeedbackSource, FeedbackSubmitted, OrgId,
     PartitionKey, RouteDecided, SessionId, Target, Timestamp,
 };
-use switchyard_processor::{Input, Output, ProcessError, Processor, StagedState, Topic};
+use switchyard_processor::{
+    Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
+};
 use switchyard_store::{StateStore, Table};
 
 use crate::state::{DECISIONS, IndexedDecision, RATINGS, StoredRating, decision_key, session_key};
@@ -134,14 +135,6 @@ pub fn derived_feedback_id(org: &OrgId, session: &SessionId, decision: &Decision
     FeedbackId::new(format!("nps-{}", hex::encode(prefix)))
 }
 
-fn require(what: &str, value: &str) -> Result<(), ProcessError> {
-    if value.is_empty() {
-        Err(ProcessError::poison(format!("{what} is empty")))
-    } else {
-        Ok(())
-    }
-}
-
 /// Checks that a session's event was keyed by its session id, so that it sits in the partition
 /// of the member that owns the session's state.
 fn require_session_key(input: &Input, session: &SessionId) -> Result<(), ProcessError> {
@@ -157,25 +150,9 @@ fn require_session_key(input: &Input, session: &SessionId) -> Result<(), Process
     }
 }
 
-async fn read_json<T: DeserializeOwned, S: StateStore>(
-    state: &StagedState<'_, S>,
-    table: Table,
-    key: &[u8],
-) -> Result<Option<T>, ProcessError> {
-    match state.get(table, key).await? {
-        None => Ok(None),
-        Some(bytes) => parse_json(table, &bytes).map(Some),
-    }
-}
-
 fn parse_json<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T, ProcessError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}")))
-}
-
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ProcessError> {
-    serde_json::to_vec(value)
-        .map_err(|e| ProcessError::fatal(format!("cannot serialise state: {e}")))
 }
 
 /// Builds the NPS feedback about one decision carried by `rating`. The event id is set by
@@ -231,10 +208,10 @@ impl SessionNpsProcessor {
             return Ok(());
         };
         let org = &decision.envelope.org;
-        require("org", org.as_str())?;
-        require("session_id", session.as_str())?;
-        require("decision_id", decision.decision_id.as_str())?;
-        require("request_id", decision.request_id.as_str())?;
+        require_nonempty("org", org.as_str())?;
+        require_nonempty("session_id", session.as_str())?;
+        require_nonempty("decision_id", decision.decision_id.as_str())?;
+        require_nonempty("request_id", decision.request_id.as_str())?;
         require_session_key(input, session)?;
 
         let indexed = IndexedDecision {
@@ -247,16 +224,17 @@ impl SessionNpsProcessor {
             served_model: decision.served_model.clone(),
         };
         let key = decision_key(org, session, &decision.decision_id);
-        if let Some(existing) = read_json::<IndexedDecision, S>(state, DECISIONS, &key).await?
+        if let Some(existing) = state.get_json::<IndexedDecision>(DECISIONS, &key).await?
             && existing.version() >= indexed.version()
         {
             // A redelivery (or the older of two events with one decision id): already done.
             return Ok(());
         }
-        state.put(DECISIONS, key, to_json(&indexed)?);
+        state.put_json(DECISIONS, key, &indexed)?;
 
-        let rating =
-            read_json::<StoredRating, S>(state, RATINGS, &session_key(org, session)).await?;
+        let rating = state
+            .get_json::<StoredRating>(RATINGS, &session_key(org, session))
+            .await?;
         if let Some(rating) = rating
             && self.covers(&rating, indexed.decided_at)
         {
@@ -288,8 +266,8 @@ impl SessionNpsProcessor {
             return Ok(());
         }
         let org = &feedback.envelope.org;
-        require("org", org.as_str())?;
-        require("session_id", session.as_str())?;
+        require_nonempty("org", org.as_str())?;
+        require_nonempty("session_id", session.as_str())?;
         require_session_key(input, session)?;
 
         let rating = StoredRating {
@@ -301,13 +279,13 @@ impl SessionNpsProcessor {
             normalized_score: feedback.normalized_score,
         };
         let prefix = session_key(org, session);
-        if let Some(current) = read_json::<StoredRating, S>(state, RATINGS, &prefix).await?
+        if let Some(current) = state.get_json::<StoredRating>(RATINGS, &prefix).await?
             && current.version() >= rating.version()
         {
             // A redelivery, or an older rating delivered late: the current one stands.
             return Ok(());
         }
-        state.put(RATINGS, prefix.clone(), to_json(&rating)?);
+        state.put_json(RATINGS, prefix.clone(), &rating)?;
 
         // Every indexed decision of the session the rating covers, in key order.
         let mut after: Option<Vec<u8>> = None;

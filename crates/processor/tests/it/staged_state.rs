@@ -1,7 +1,8 @@
 //! `StagedState` over the real embedded store: read-your-writes, merged scans, record rollback.
 
 use anyhow::{Result, ensure};
-use switchyard_processor::StagedState;
+use serde::{Deserialize, Serialize};
+use switchyard_processor::{ErrorClass, ProcessError, StagedState, require_nonempty};
 use switchyard_store::{EmbeddedStore, StateStore, Table, WriteBatch};
 
 const T: Table = Table::new("test.staged");
@@ -99,4 +100,47 @@ async fn scans_merge_staged_puts_and_deletes_in_key_order() -> Result<()> {
         keys(&everything)
     );
     Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Item {
+    name: String,
+    count: u32,
+}
+
+#[tokio::test]
+async fn json_entries_round_trip_through_staged_and_stored_state() -> Result<()> {
+    let store = store_with(&[]).await?;
+    let mut state = StagedState::new(&store);
+    ensure!(state.get_json::<Item>(T, b"k").await?.is_none());
+    let item = Item {
+        name: "a".to_owned(),
+        count: 3,
+    };
+    state.put_json(T, b"k".as_slice(), &item)?;
+    ensure!(state.get_json::<Item>(T, b"k").await? == Some(item.clone()));
+    state.commit_record();
+    store.apply(state.into_write_batch()).await?;
+    let state = StagedState::new(&store);
+    ensure!(state.get_json::<Item>(T, b"k").await? == Some(item));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stored_entry_that_does_not_parse_is_fatal() -> Result<()> {
+    let store = store_with(&[("bad", "not json")]).await?;
+    let state = StagedState::new(&store);
+    let Err(error) = state.get_json::<Item>(T, b"bad").await else {
+        anyhow::bail!("a corrupt entry parsed");
+    };
+    ensure!(error.class() == ErrorClass::Fatal, "{error:?}");
+    ensure!(error.to_string().contains(T.name()), "{error}");
+    Ok(())
+}
+
+#[test]
+fn an_empty_required_field_is_poison() {
+    assert!(require_nonempty("org", "acme").is_ok());
+    let error = require_nonempty("org", "").expect_err("empty");
+    assert!(matches!(&error, ProcessError::Poison { reason } if reason == "org is empty"));
 }
