@@ -4,6 +4,7 @@
 mod chat;
 mod config;
 mod feedback;
+mod feedback_loop;
 mod keys;
 mod mirror;
 mod routes;
