@@ -88,6 +88,12 @@ pub struct RawRoute {
     /// Most spent on mirrored requests per UTC day, in USD; absent = no cap.
     #[serde(default)]
     pub mirror_daily_cap_usd: Option<f64>,
+    /// Share of requests (0..=1) mirrored to a model the router lacks evidence on; default 0.
+    #[serde(default)]
+    pub explore_fraction: Option<f64>,
+    /// Org samples after which a model is no longer explored; default 30.
+    #[serde(default)]
+    pub explore_until_samples: Option<u64>,
     /// Category that picks the benchmark priors; default `general`.
     #[serde(default)]
     pub category: Option<String>,

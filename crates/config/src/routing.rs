@@ -36,6 +36,10 @@ pub struct RouteConfig {
     pub mirror_fraction: f64,
     /// Most spent on mirrored requests per UTC day, in USD; `None` = no cap.
     pub mirror_daily_cap_usd: Option<f64>,
+    /// Share of requests (0..=1) mirrored to a model the router lacks evidence on.
+    pub explore_fraction: f64,
+    /// Org samples after which a model is no longer explored.
+    pub explore_until_samples: u64,
     /// Category that picks the benchmark priors (`general`, `code`, ...).
     pub category: String,
     /// The constraints in force: the route's own table, else `[routing.default_constraints]`.
@@ -444,6 +448,13 @@ pub(crate) fn validate_routes(
                 format!("must be between 0 and 1, got {mirror_fraction}"),
             ));
         }
+        let explore_fraction = route.explore_fraction.unwrap_or(0.0);
+        if !(explore_fraction.is_finite() && (0.0..=1.0).contains(&explore_fraction)) {
+            return Err(ConfigError::invalid(
+                &key("explore_fraction"),
+                format!("must be between 0 and 1, got {explore_fraction}"),
+            ));
+        }
         if let Some(cap) = route.mirror_daily_cap_usd
             && !(cap.is_finite() && cap >= 0.0)
         {
@@ -475,6 +486,8 @@ pub(crate) fn validate_routes(
             canary_percent,
             mirror_fraction,
             mirror_daily_cap_usd: route.mirror_daily_cap_usd,
+            explore_fraction,
+            explore_until_samples: route.explore_until_samples.unwrap_or(30),
             category,
             constraints,
             own_constraints,

@@ -269,6 +269,11 @@ pub fn build_view(
             if let Some(category) = &c.category {
                 policy.category.clone_from(category);
             }
+            // Exploration is a file setting; routes changed at run time keep the file's.
+            if let Some(r) = config {
+                policy.explore_fraction = r.explore_fraction;
+                policy.explore_until_samples = r.explore_until_samples;
+            }
             policy.version = c.sequence.saturating_add(1);
             policy.constraints = config.map_or(defaults.default_constraints, |r| {
                 constraints_of(&r.constraints)
@@ -285,6 +290,8 @@ pub fn build_view(
             policy.mode = mode_of(r.mode);
             policy.canary_percent = r.canary_percent;
             policy.mirror_fraction = r.mirror_fraction;
+            policy.explore_fraction = r.explore_fraction;
+            policy.explore_until_samples = r.explore_until_samples;
             policy.category.clone_from(&r.category);
             policy.constraints = constraints_of(&r.constraints);
             (policy, r.mirror_daily_cap_usd, RouteSource::Config)
