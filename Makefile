@@ -67,7 +67,7 @@ check-schemas: ## Schema compatibility (every adjacent version pair, both ways) 
 schemas: check-schemas ## Alias of check-schemas (the Rust types follow the newest .avsc; see schemas/README.md)
 
 .PHONY: bench
-bench: bench-log bench-codec ## Run every benchmark
+bench: bench-log bench-codec bench-router ## Run every benchmark
 
 .PHONY: bench-log
 bench-log: ## Durable appends/s of the embedded log (1 and 8 producers, group commit)
@@ -76,6 +76,18 @@ bench-log: ## Durable appends/s of the embedded log (1 and 8 producers, group co
 .PHONY: bench-codec
 bench-codec: ## Encode/decode throughput of the Avro codec, per event kind
 	cargo bench -p switchyard-events --bench codec
+
+.PHONY: bench-router
+bench-router: ## One routing decision with 20 candidates: decide, trace, sign (p50/p99 printed)
+	cargo bench -p switchyard-router --bench decide
+
+# The flags of the figures in the feedback-loop issue (see README, "The routing simulator").
+SIM_FLAGS ?= --explore 0.2 --explore-until 100 --min-confidence 0.7 --window-hours 72 --rollback-threshold 5 --bucket-hours 6
+
+.PHONY: sim
+sim: release ## The routing simulator (../shared/sim) against the real router and feedback loop
+	python3 ../shared/sim/routing_sim.py run --world $(or $(WORLD),frugal10) \
+	  --router-cmd "$(CARGO_TARGET_DIR)/release/switchyard sim $(SIM_FLAGS)" --router-name switchyard
 
 .PHONY: bench-gateway
 bench-gateway: ## Gateway overhead vs direct, LiteLLM and Portkey (../shared/bench; ~6 min, installs peers)
