@@ -324,6 +324,48 @@ impl MirrorMetrics {
     }
 }
 
+/// The routing table as ingress applies it (`routing_table_*`): how stale each applied
+/// snapshot was (the newest input the projector had folded, to the moment this node swapped
+/// the snapshot in: feedback in → table out) and the newest version applied.
+#[derive(Debug)]
+pub struct RoutingTableMetrics {
+    staleness: Histogram,
+    version: prometheus_client::metrics::gauge::Gauge,
+}
+
+/// Staleness of applied snapshots: 1 ms to about 9 minutes.
+const STALENESS_SECONDS: Buckets = Buckets {
+    start: 0.001,
+    factor: 2.0,
+    count: 20,
+};
+
+impl RoutingTableMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            staleness: STALENESS_SECONDS.histogram(),
+            version: prometheus_client::metrics::gauge::Gauge::default(),
+        };
+        registry.register(
+            "routing_table_staleness_seconds",
+            "Event time of the newest input folded into an applied routing-table snapshot, to when this node applied it",
+            metrics.staleness.clone(),
+        );
+        registry.register(
+            "routing_table_version",
+            "Newest routing-table version this node applied",
+            metrics.version.clone(),
+        );
+        metrics
+    }
+
+    /// Records one applied snapshot.
+    pub fn record_applied(&self, version: i64, staleness: std::time::Duration) {
+        self.staleness.observe(staleness.as_secs_f64());
+        self.version.set(version.max(self.version.get()));
+    }
+}
+
 /// Stream-processor metrics (`processor_*`), recorded by `switchyard-processor` for every
 /// processor, labelled by the processor's consumer group.
 #[derive(Debug)]
@@ -455,6 +497,7 @@ struct Inner {
     publish: PublishMetrics,
     processor: ProcessorMetrics,
     mirror: MirrorMetrics,
+    routing_table: RoutingTableMetrics,
 }
 
 /// The process's metrics registry. Cloning is cheap (an `Arc`); recording is lock-free for
@@ -487,6 +530,7 @@ impl Metrics {
         let publish = PublishMetrics::register(&mut registry);
         let processor = ProcessorMetrics::register(&mut registry);
         let mirror = MirrorMetrics::register(&mut registry);
+        let routing_table = RoutingTableMetrics::register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -495,6 +539,7 @@ impl Metrics {
                 publish,
                 processor,
                 mirror,
+                routing_table,
             }),
         }
     }
@@ -517,6 +562,11 @@ impl Metrics {
     /// Returns the stream-processor metrics.
     pub fn processor(&self) -> &ProcessorMetrics {
         &self.inner.processor
+    }
+
+    /// Returns the routing-table metrics.
+    pub fn routing_table(&self) -> &RoutingTableMetrics {
+        &self.inner.routing_table
     }
 
     /// Returns the shadow-mirror metrics.

@@ -179,6 +179,7 @@ pub async fn run(
                 log.clone(),
                 Arc::clone(&codec),
                 Arc::clone(&gateway),
+                metrics.clone(),
                 shutdown.clone(),
             ),
         );

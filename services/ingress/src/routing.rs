@@ -95,6 +95,7 @@ pub async fn follow_routing_table<L: EventLog>(
     log: L,
     codec: Arc<Codec>,
     state: Arc<crate::gateway::Gateway>,
+    metrics: switchyard_runtime::Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let group = GroupId::new(format!("routing-table-follower-{}", EventId::now_v7()))?;
@@ -109,7 +110,14 @@ pub async fn follow_routing_table<L: EventLog>(
         };
         for r in batch {
             match codec.decode(&r.value) {
-                Ok(Event::RoutingTableUpdated(snapshot)) => state.router.apply_snapshot(&snapshot),
+                Ok(Event::RoutingTableUpdated(snapshot)) => {
+                    state.router.apply_snapshot(&snapshot);
+                    let now = state.clock.now_micros();
+                    let stale = u64::try_from(now - snapshot.generated_at.as_micros()).unwrap_or(0);
+                    metrics
+                        .routing_table()
+                        .record_applied(snapshot.version, Duration::from_micros(stale));
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "skipping undecodable routing-table event");

@@ -274,6 +274,17 @@ fn the_route_learns_moves_to_the_cheaper_model_and_rolls_back_when_it_degrades()
         "the judge's scores are in the blend: {} / {phase1}",
         signals(&phase1)
     );
+    // Staleness of applied snapshots (feedback in -> table out) is a metric.
+    let (status, _, metrics) = crate::http(server.addr, "GET", "/metrics", None)?;
+    ensure!(status == 200, "{status}");
+    let applied = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("routing_table_staleness_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    ensure!(
+        applied.is_some_and(|n| n > 0),
+        "applied snapshots are measured: {applied:?}"
+    );
 
     // The test evaluates demo/small: requests that name it, on the same route, in a session.
     // The admin rates them as good as the baseline's.
