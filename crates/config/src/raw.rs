@@ -210,6 +210,17 @@ pub enum RouteMode {
     Live,
 }
 
+impl From<RouteMode> for switchyard_events::RouteMode {
+    fn from(mode: RouteMode) -> Self {
+        match mode {
+            RouteMode::Off => Self::Off,
+            RouteMode::Shadow => Self::Shadow,
+            RouteMode::Canary => Self::Canary,
+            RouteMode::Live => Self::Live,
+        }
+    }
+}
+
 /// `[server]` as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

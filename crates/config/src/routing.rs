@@ -2,8 +2,9 @@
 //!
 //! These are the configured starting point of each route's policy; ingress turns them into a
 //! `switchyard_router::RoutePolicy` and lays the route's event-sourced overrides (admin API:
-//! `RouteConfigured`, `ConstraintsChanged`, pins) on top. This crate does not depend on the
-//! router or the events crate, so the types here mirror theirs field for field.
+//! `RouteConfigured`, `ConstraintsChanged`, pins) on top. The constraints and the rollout mode
+//! convert to the events' types here (`From`), in one place for ingress and the projector; the
+//! crate does not depend on the router.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,40 @@ pub struct ConstraintsConfig {
     pub min_samples: Option<i64>,
     /// Regressions that trigger an automatic rollback (>= 1).
     pub rollback_threshold: Option<i64>,
+}
+
+/// The nine keys, one to one: what the router and the constraints events carry.
+impl From<&ConstraintsConfig> for switchyard_events::Constraints {
+    fn from(c: &ConstraintsConfig) -> Self {
+        Self {
+            max_regression: c.max_regression,
+            min_quality: c.min_quality,
+            max_error_rate: c.max_error_rate,
+            max_cost_increase: c.max_cost_increase,
+            max_cost_per_request: c.max_cost_per_request,
+            max_p95_latency_ms: c.max_p95_latency_ms,
+            min_confidence: c.min_confidence,
+            min_samples: c.min_samples,
+            rollback_threshold: c.rollback_threshold,
+        }
+    }
+}
+
+/// The nine keys, one to one (so constraints from the admin API get the file's checks).
+impl From<&switchyard_events::Constraints> for ConstraintsConfig {
+    fn from(c: &switchyard_events::Constraints) -> Self {
+        Self {
+            max_regression: c.max_regression,
+            min_quality: c.min_quality,
+            max_error_rate: c.max_error_rate,
+            max_cost_increase: c.max_cost_increase,
+            max_cost_per_request: c.max_cost_per_request,
+            max_p95_latency_ms: c.max_p95_latency_ms,
+            min_confidence: c.min_confidence,
+            min_samples: c.min_samples,
+            rollback_threshold: c.rollback_threshold,
+        }
+    }
 }
 
 /// `[routing]`: settings every route shares.

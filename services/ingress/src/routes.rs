@@ -109,7 +109,7 @@ impl RoutingDefaults {
                 prior_sd: l.prior_sd,
                 ..Learning::default()
             },
-            default_constraints: constraints_of(&routing.default_constraints),
+            default_constraints: Constraints::from(&routing.default_constraints),
         }
     }
 
@@ -121,46 +121,6 @@ impl RoutingDefaults {
     /// Returns every configured route, in name order.
     pub fn config_routes(&self) -> impl Iterator<Item = &RouteConfig> {
         self.routes.values()
-    }
-}
-
-/// Converts configured constraints to the events' (and the router's) type.
-pub fn constraints_of(c: &ConstraintsConfig) -> Constraints {
-    Constraints {
-        max_regression: c.max_regression,
-        min_quality: c.min_quality,
-        max_error_rate: c.max_error_rate,
-        max_cost_increase: c.max_cost_increase,
-        max_cost_per_request: c.max_cost_per_request,
-        max_p95_latency_ms: c.max_p95_latency_ms,
-        min_confidence: c.min_confidence,
-        min_samples: c.min_samples,
-        rollback_threshold: c.rollback_threshold,
-    }
-}
-
-fn check_constraints(c: &Constraints) -> Result<(), (&'static str, String)> {
-    ConstraintsConfig {
-        max_regression: c.max_regression,
-        min_quality: c.min_quality,
-        max_error_rate: c.max_error_rate,
-        max_cost_increase: c.max_cost_increase,
-        max_cost_per_request: c.max_cost_per_request,
-        max_p95_latency_ms: c.max_p95_latency_ms,
-        min_confidence: c.min_confidence,
-        min_samples: c.min_samples,
-        rollback_threshold: c.rollback_threshold,
-    }
-    .check()
-}
-
-/// Converts a configured rollout mode.
-pub fn mode_of(mode: switchyard_config::RouteMode) -> RouteMode {
-    match mode {
-        switchyard_config::RouteMode::Off => RouteMode::Off,
-        switchyard_config::RouteMode::Shadow => RouteMode::Shadow,
-        switchyard_config::RouteMode::Canary => RouteMode::Canary,
-        switchyard_config::RouteMode::Live => RouteMode::Live,
     }
 }
 
@@ -276,7 +236,7 @@ pub fn build_view(
             }
             policy.version = c.sequence.saturating_add(1);
             policy.constraints = config.map_or(defaults.default_constraints, |r| {
-                constraints_of(&r.constraints)
+                Constraints::from(&r.constraints)
             });
             (
                 policy,
@@ -287,13 +247,13 @@ pub fn build_view(
         (None, Some(r)) => {
             let mut policy =
                 RoutePolicy::new(r.name.as_str(), r.baseline.as_str(), r.candidates.clone());
-            policy.mode = mode_of(r.mode);
+            policy.mode = r.mode.into();
             policy.canary_percent = r.canary_percent;
             policy.mirror_fraction = r.mirror_fraction;
             policy.explore_fraction = r.explore_fraction;
             policy.explore_until_samples = r.explore_until_samples;
             policy.category.clone_from(&r.category);
-            policy.constraints = constraints_of(&r.constraints);
+            policy.constraints = Constraints::from(&r.constraints);
             (policy, r.mirror_daily_cap_usd, RouteSource::Config)
         }
         (None, None) => return Ok(None),
@@ -790,7 +750,8 @@ pub(crate) async fn put_constraints(
         min_samples: body.min_samples,
         rollback_threshold: body.rollback_threshold,
     };
-    check_constraints(&constraints)
+    ConstraintsConfig::from(&constraints)
+        .check()
         .map_err(|(name, problem)| ApiError::invalid(format!("`{name}` {problem}."), Some(name)))?;
     admin.resolve(&route)?;
     let key = admin.key(&route);

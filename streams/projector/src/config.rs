@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use switchyard_config::{ConstraintsConfig, RouteConfig, RoutingConfig};
+use switchyard_config::{RouteConfig, RoutingConfig};
 use switchyard_events::{Constraints, ModelName, Percent, RouteMode};
 
 /// The margin a regression is measured against when a route's constraints set no
@@ -111,7 +111,7 @@ impl ProjectorConfig {
         let routes = routes
             .iter()
             .map(|route| {
-                let mode = mode_of(route.mode);
+                let mode = RouteMode::from(route.mode);
                 let defaults = RouteDefaults {
                     baseline: ModelName::new(route.baseline.clone()),
                     candidates: route
@@ -123,14 +123,14 @@ impl ProjectorConfig {
                     canary_percent: (mode == RouteMode::Canary)
                         .then(|| Percent::new(route.canary_percent).ok())
                         .flatten(),
-                    constraints: constraints_of(&route.constraints),
+                    constraints: Constraints::from(&route.constraints),
                 };
                 (route.name.clone(), defaults)
             })
             .collect();
         Self {
             routes,
-            default_constraints: constraints_of(&routing.default_constraints),
+            default_constraints: Constraints::from(&routing.default_constraints),
             phase1_min_samples: routing.learning.phase1_min_samples,
             phase2_min_samples: routing.learning.phase2_min_samples,
             ..Self::default()
@@ -207,31 +207,6 @@ impl ProjectorConfig {
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// Returns the events' mode for the configuration's.
-fn mode_of(mode: switchyard_config::RouteMode) -> RouteMode {
-    match mode {
-        switchyard_config::RouteMode::Off => RouteMode::Off,
-        switchyard_config::RouteMode::Shadow => RouteMode::Shadow,
-        switchyard_config::RouteMode::Canary => RouteMode::Canary,
-        switchyard_config::RouteMode::Live => RouteMode::Live,
-    }
-}
-
-/// Returns the events' constraints for the configuration's (the nine keys, one to one).
-fn constraints_of(c: &ConstraintsConfig) -> Constraints {
-    Constraints {
-        max_regression: c.max_regression,
-        min_quality: c.min_quality,
-        max_error_rate: c.max_error_rate,
-        max_cost_increase: c.max_cost_increase,
-        max_cost_per_request: c.max_cost_per_request,
-        max_p95_latency_ms: c.max_p95_latency_ms,
-        min_confidence: c.min_confidence,
-        min_samples: c.min_samples,
-        rollback_threshold: c.rollback_threshold,
-    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ fn plane() -> ControlPlane {
 
 fn configured_mode() -> RouteMode {
     let config = Config::defaults_in("/tmp/switchyard-control-tests").unwrap();
-    crate::routes::mode_of(config.routes[0].mode)
+    config.routes[0].mode.into()
 }
 
 fn org(name: &str) -> OrgId {
