@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchyard_events::{
-    Constraints, DecisionId, Envelope, EventId, OrgId, PartitionKey, RequestId, Timestamp, TraceId,
+    Constraints, DecisionId, Envelope, EventId, OrgId, PartitionKey, RequestId, RouteDecided,
+    Timestamp, TraceId,
 };
 use switchyard_providers::{ModelInfo, Needs};
 use switchyard_router::explain::Lang;
@@ -108,6 +109,29 @@ fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    fn context(&self) -> Context<'_> {
+        Context {
+            policy: &self.policy,
+            stats: Some(&self.stats),
+            table_version: 42,
+            priors: &self.priors,
+            models: &self.models,
+            pin: None,
+            mirror_budget_left: true,
+        }
+    }
+}
+
+fn request(needs: Needs) -> Request<'static> {
+    Request {
+        org: "acme",
+        needs,
+        seed: 7,
+        canary_bucket: 1234,
+    }
+}
+
 fn ids() -> TraceIds {
     let request_id = RequestId::new("req-0193");
     TraceIds {
@@ -124,24 +148,14 @@ fn ids() -> TraceIds {
     }
 }
 
+/// Decides and builds the (unsigned) trace: the path every measured group shares.
+fn trace(f: &Fixture, needs: Needs) -> RouteDecided {
+    let outcome = decide(&f.context(), &request(needs)).expect("decides");
+    build_trace(ids(), &f.policy, Some(&f.stats), &needs, &outcome, Lang::En)
+}
+
 fn run_once(f: &Fixture, needs: Needs, sign: bool) -> usize {
-    let ctx = Context {
-        policy: &f.policy,
-        stats: Some(&f.stats),
-        table_version: 42,
-        priors: &f.priors,
-        models: &f.models,
-        pin: None,
-        mirror_budget_left: true,
-    };
-    let req = Request {
-        org: "acme",
-        needs,
-        seed: 7,
-        canary_bucket: 1234,
-    };
-    let outcome = decide(&ctx, &req).expect("decides");
-    let mut trace = build_trace(ids(), &f.policy, Some(&f.stats), &needs, &outcome, Lang::En);
+    let mut trace = trace(f, needs);
     if sign {
         f.signer.sign(&mut trace).expect("signs");
     }
@@ -159,21 +173,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(run_once(&f, needs, true), 21);
 
     c.bench_function("decide_20_candidates", |b| {
-        let ctx = Context {
-            policy: &f.policy,
-            stats: Some(&f.stats),
-            table_version: 42,
-            priors: &f.priors,
-            models: &f.models,
-            pin: None,
-            mirror_budget_left: true,
-        };
-        let req = Request {
-            org: "acme",
-            needs,
-            seed: 7,
-            canary_bucket: 1234,
-        };
+        let (ctx, req) = (f.context(), request(needs));
         b.iter(|| black_box(decide(black_box(&ctx), black_box(&req)).expect("decides")));
     });
     c.bench_function("decide_and_trace_20_candidates", |b| {
@@ -183,23 +183,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(run_once(&f, black_box(needs), true)));
     });
     c.bench_function("sign_only", |b| {
-        let ctx = Context {
-            policy: &f.policy,
-            stats: Some(&f.stats),
-            table_version: 42,
-            priors: &f.priors,
-            models: &f.models,
-            pin: None,
-            mirror_budget_left: true,
-        };
-        let req = Request {
-            org: "acme",
-            needs,
-            seed: 7,
-            canary_bucket: 1234,
-        };
-        let outcome = decide(&ctx, &req).expect("decides");
-        let trace = build_trace(ids(), &f.policy, Some(&f.stats), &needs, &outcome, Lang::En);
+        let trace = trace(&f, needs);
         b.iter(|| {
             let mut t = trace.clone();
             f.signer.sign(&mut t).expect("signs");
@@ -208,23 +192,7 @@ fn bench(c: &mut Criterion) {
     });
 
     c.bench_function("signing_payload_only", |b| {
-        let ctx = Context {
-            policy: &f.policy,
-            stats: Some(&f.stats),
-            table_version: 42,
-            priors: &f.priors,
-            models: &f.models,
-            pin: None,
-            mirror_budget_left: true,
-        };
-        let req = Request {
-            org: "acme",
-            needs,
-            seed: 7,
-            canary_bucket: 1234,
-        };
-        let outcome = decide(&ctx, &req).expect("decides");
-        let trace = build_trace(ids(), &f.policy, Some(&f.stats), &needs, &outcome, Lang::En);
+        let trace = trace(&f, needs);
         b.iter(|| black_box(trace.signing_payload().expect("payload").len()));
     });
     c.bench_function("ed25519_sign_1kib", |b| {

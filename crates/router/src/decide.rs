@@ -289,11 +289,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
     let policy = ctx.policy;
     let learning = &policy.learning;
     let phase = phase(ctx.stats, learning);
-    let out_tokens = if req.needs.max_output_tokens > 0 {
-        req.needs.max_output_tokens
-    } else {
-        learning.default_output_tokens
-    };
+    let out_tokens = learning.output_tokens(&req.needs);
     let lookup = |id: &str| ctx.models.model(id);
     let stats_of = |id: &str| ctx.stats.and_then(|s| s.model(id));
     let score_of = |id: &str, info: Option<&ModelInfo>, base_cost: Option<f64>| {

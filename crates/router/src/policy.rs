@@ -126,6 +126,27 @@ impl Default for Learning {
     }
 }
 
+impl Learning {
+    /// Returns the output tokens a request is costed at: what it asks for, else
+    /// `default_output_tokens`.
+    pub fn output_tokens(&self, needs: &switchyard_providers::Needs) -> u64 {
+        if needs.max_output_tokens > 0 {
+            needs.max_output_tokens
+        } else {
+            self.default_output_tokens
+        }
+    }
+
+    /// Returns a request's estimated cost on a model, `None` when its price is unknown.
+    pub fn estimated_cost(
+        &self,
+        model: &switchyard_providers::ModelInfo,
+        needs: &switchyard_providers::Needs,
+    ) -> Option<f64> {
+        crate::score::estimate_cost(Some(model), needs.input_tokens, self.output_tokens(needs))
+    }
+}
+
 /// The error for a policy that cannot be applied.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("route `{route}`: {message}")]

@@ -606,6 +606,13 @@ impl<A: Processor, B: Processor> Sim<A, B> {
         let session = SessionId::new(session_id.as_str());
         let request = RequestId::new(request_id.as_str());
         let decision_id = DecisionId::new(format!("dec-{request_id}"));
+        // Minted before the table is borrowed, so the trace reads the route's statistics in
+        // place instead of a copy per request.
+        let envelope = self.envelope(
+            t,
+            PartitionKey::session_or_request(Some(&session), &request),
+            &request_id,
+        );
         let stats = self.table.route(ORG, &policy.name);
         let ctx = Context {
             policy: &policy,
@@ -628,12 +635,6 @@ impl<A: Processor, B: Processor> Sim<A, B> {
         };
         let outcome = switchyard_router::decide(&ctx, &req)
             .map_err(|e| anyhow::anyhow!("request {request_id}: {e}"))?;
-        let stats = stats.cloned();
-        let envelope = self.envelope(
-            t,
-            PartitionKey::session_or_request(Some(&session), &request),
-            &request_id,
-        );
         let trace = switchyard_router::build_trace(
             TraceIds {
                 envelope,
@@ -642,7 +643,7 @@ impl<A: Processor, B: Processor> Sim<A, B> {
                 session_id: Some(session.clone()),
             },
             &policy,
-            stats.as_ref(),
+            stats,
             &needs,
             &outcome,
             Lang::En,

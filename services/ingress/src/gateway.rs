@@ -362,16 +362,6 @@ impl Gateway {
     /// The trace of a request that named its model: routing bypassed, still recorded.
     fn named_trace(&self, ids: TraceIds, decision: &Decision) -> RouteDecided {
         let model = ModelName::new(decision.model.id.as_str());
-        let cost = switchyard_providers::types::Usage::new(
-            decision.needs.input_tokens,
-            if decision.needs.max_output_tokens > 0 {
-                decision.needs.max_output_tokens
-            } else {
-                decision.policy.learning.default_output_tokens
-            },
-            0,
-            0,
-        );
         RouteDecided {
             envelope: ids.envelope,
             decision_id: ids.decision_id,
@@ -395,8 +385,9 @@ impl Gateway {
                 cost: None,
                 filtered_reason: None,
                 estimated_cost_usd: decision
-                    .model
-                    .cost_usd(&cost)
+                    .policy
+                    .learning
+                    .estimated_cost(&decision.model, &decision.needs)
                     .and_then(|c| Usd::new(c).ok()),
             }],
             signals: Vec::new(),
