@@ -501,9 +501,18 @@ pub enum Target {
         /// The session.
         session_id: SessionId,
     },
+    /// A model on a route as a whole: an admin rating of the pair, not of one request (added in
+    /// v3; on the wire the `pair` field, with a request target no request has).
+    Pair {
+        /// The route.
+        route: RouteName,
+        /// The model.
+        model: ModelName,
+    },
 }
 
-/// Feedback about a request or session was accepted (topic `feedback`, schema v2).
+/// Feedback about a request, a session or a (route, model) pair was accepted (topic
+/// `feedback`, schema v3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackSubmitted {
     /// The envelope.
@@ -945,7 +954,7 @@ events! {
     RequestReceived => { topic: Requests, latest: 2, snake: "request_received" },
     ResponseCompleted => { topic: Responses, latest: 2, snake: "response_completed" },
     RouteDecided => { topic: Decisions, latest: 2, snake: "route_decided" },
-    FeedbackSubmitted => { topic: Feedback, latest: 2, snake: "feedback_submitted" },
+    FeedbackSubmitted => { topic: Feedback, latest: 3, snake: "feedback_submitted" },
     JudgeScored => { topic: JudgeScores, latest: 1, snake: "judge_scored" },
     RoutePinned => { topic: Pins, latest: 1, snake: "route_pinned" },
     RouteUnpinned => { topic: Pins, latest: 1, snake: "route_unpinned" },

@@ -56,6 +56,11 @@ const SOURCES: &[Source] = sources![
         2,
         "avro/feedback_submitted/FeedbackSubmitted.v2.avsc"
     ),
+    (
+        FeedbackSubmitted,
+        3,
+        "avro/feedback_submitted/FeedbackSubmitted.v3.avsc"
+    ),
     (JudgeScored, 1, "avro/judge_scored/JudgeScored.v1.avsc"),
     (RoutePinned, 1, "avro/route_pinned/RoutePinned.v1.avsc"),
     (

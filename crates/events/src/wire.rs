@@ -685,23 +685,43 @@ avro_record!(
     check = check_route_decided
 );
 
-impl ToAvro for Target {
-    fn to_avro(&self) -> Value {
-        // The union is `[RequestTarget, SessionTarget]`.
-        match self {
-            Target::Request { request_id } => Value::Union(
-                0,
-                Box::new(record(vec![("request_id", request_id.to_avro())])),
-            ),
-            Target::Session { session_id } => Value::Union(
-                1,
-                Box::new(record(vec![("session_id", session_id.to_avro())])),
-            ),
-        }
+/// Returns the `target` union of a feedback event: `[RequestTarget, SessionTarget]`. A pair
+/// target (written in the `pair` field since v3) is a request target named by the feedback id,
+/// which no request has, so readers older than v3 join it to nothing.
+fn target_to_avro(target: &Target, feedback_id: &crate::FeedbackId) -> Value {
+    let request = |id: Value| Value::Union(0, Box::new(record(vec![("request_id", id)])));
+    match target {
+        Target::Request { request_id } => request(request_id.to_avro()),
+        Target::Session { session_id } => Value::Union(
+            1,
+            Box::new(record(vec![("session_id", session_id.to_avro())])),
+        ),
+        Target::Pair { .. } => request(feedback_id.to_avro()),
     }
 }
 
+/// The `pair` field of a feedback event (v3).
+struct PairTarget {
+    route: crate::RouteName,
+    model: crate::ModelName,
+}
+
+avro_record!(PairTarget { route, model });
+
+/// Returns the `pair` field of a feedback event: the pair, or null.
+fn pair_to_avro(target: &Target) -> Value {
+    match target {
+        Target::Pair { route, model } => Some(PairTarget {
+            route: route.clone(),
+            model: model.clone(),
+        }),
+        _ => None,
+    }
+    .to_avro()
+}
+
 impl FromAvro for Target {
+    /// Reads the `target` union (the `pair` field is read by [`FeedbackSubmitted`]).
     fn from_avro(value: Value) -> Result<Self, WireError> {
         match value {
             Value::Union(0, inner) => Ok(Target::Request {
@@ -718,21 +738,64 @@ impl FromAvro for Target {
     }
 }
 
-avro_record!(FeedbackSubmitted {
-    envelope,
-    feedback_id,
-    target,
-    source,
-    raw_score,
-    raw_scale,
-    normalized_score,
-    idempotency_key,
-    comment,
-    derived_from,
-    route,
-    model,
-    labels,
-});
+impl ToAvro for FeedbackSubmitted {
+    fn to_avro(&self) -> Value {
+        record(vec![
+            ("envelope", self.envelope.to_avro()),
+            ("feedback_id", self.feedback_id.to_avro()),
+            ("target", target_to_avro(&self.target, &self.feedback_id)),
+            ("source", self.source.to_avro()),
+            ("raw_score", self.raw_score.to_avro()),
+            ("raw_scale", self.raw_scale.to_avro()),
+            ("normalized_score", self.normalized_score.to_avro()),
+            ("idempotency_key", self.idempotency_key.to_avro()),
+            ("comment", self.comment.to_avro()),
+            ("derived_from", self.derived_from.to_avro()),
+            ("route", self.route.to_avro()),
+            ("model", self.model.to_avro()),
+            ("labels", self.labels.to_avro()),
+            ("pair", pair_to_avro(&self.target)),
+        ])
+    }
+}
+
+impl FromAvro for FeedbackSubmitted {
+    fn from_avro(value: Value) -> Result<Self, WireError> {
+        let mut fields = Fields::new(value)?;
+        let envelope = fields.take("envelope")?;
+        let feedback_id = fields.take("feedback_id")?;
+        let target: Target = fields.take("target")?;
+        let source = fields.take("source")?;
+        let raw_score = fields.take("raw_score")?;
+        let raw_scale = fields.take("raw_scale")?;
+        let normalized_score = fields.take("normalized_score")?;
+        let idempotency_key = fields.take("idempotency_key")?;
+        let comment = fields.take("comment")?;
+        let derived_from = fields.take("derived_from")?;
+        let route = fields.take("route")?;
+        let model = fields.take("model")?;
+        let labels = fields.take("labels")?;
+        let pair: Option<PairTarget> = fields.take("pair")?;
+        Ok(FeedbackSubmitted {
+            envelope,
+            feedback_id,
+            target: match pair {
+                Some(PairTarget { route, model }) => Target::Pair { route, model },
+                None => target,
+            },
+            source,
+            raw_score,
+            raw_scale,
+            normalized_score,
+            idempotency_key,
+            comment,
+            derived_from,
+            route,
+            model,
+            labels,
+        })
+    }
+}
 
 /// The Avro symbols of the `JudgeOutcome` enum, in schema order.
 const JUDGE_OUTCOME_SYMBOLS: [&str; 2] = ["scored", "failed"];

@@ -157,19 +157,18 @@ pub fn feedback_id(
     source: FeedbackSource,
     key: &ApiKeyId,
 ) -> FeedbackId {
-    let (kind, id) = match target {
-        Target::Request { request_id } => ("request", request_id.as_str()),
-        Target::Session { session_id } => ("session", session_id.as_str()),
+    let (kind, id, model) = match target {
+        Target::Request { request_id } => ("request", request_id.as_str(), None),
+        Target::Session { session_id } => ("session", session_id.as_str(), None),
+        Target::Pair { route, model } => ("pair", route.as_str(), Some(model.as_str())),
     };
     let mut hasher = Sha256::new();
-    for part in [
-        "switchyard/feedback/v1",
-        org.as_str(),
-        kind,
-        id,
-        source.as_str(),
-        key.as_str(),
-    ] {
+    // A pair adds its model after the route; the other targets hash as they always have.
+    for part in ["switchyard/feedback/v1", org.as_str(), kind, id]
+        .into_iter()
+        .chain(model)
+        .chain([source.as_str(), key.as_str()])
+    {
         let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
         hasher.update(len.to_be_bytes());
         hasher.update(part.as_bytes());
@@ -190,6 +189,7 @@ pub fn partition_key(target: &Target, session: Option<&SessionId>) -> PartitionK
             PartitionKey::session_or_request(Some(session_id), &RequestId::new(""))
         }
         Target::Request { request_id } => PartitionKey::session_or_request(session, request_id),
+        Target::Pair { route, .. } => PartitionKey::new(format!("pair/{route}")),
     }
 }
 
@@ -504,7 +504,7 @@ fn event_of(
     let feedback_id = feedback_id(&caller.org, &subject.target, score.source, &caller.key_id);
     let trace_id = match &subject.target {
         Target::Request { request_id } => TraceId::new(request_id.as_str()),
-        Target::Session { .. } => TraceId::new(feedback_id.as_str()),
+        Target::Session { .. } | Target::Pair { .. } => TraceId::new(feedback_id.as_str()),
     };
     FeedbackSubmitted {
         envelope: Envelope {

@@ -336,6 +336,7 @@ fn target() -> impl Strategy<Value = Target> {
         text().prop_map(|id| Target::Session {
             session_id: SessionId::new(id)
         }),
+        (route(), model()).prop_map(|(route, model)| Target::Pair { route, model }),
     ]
 }
 

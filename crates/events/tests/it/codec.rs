@@ -48,6 +48,15 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
         }
         _ => {}
     }
+    // Before v3 a pair rating reads as feedback about a request named by its feedback id.
+    if let Event::FeedbackSubmitted(e) = &mut event
+        && version < 3
+        && matches!(e.target, Target::Pair { .. })
+    {
+        e.target = Target::Request {
+            request_id: RequestId::new(e.feedback_id.as_str()),
+        };
+    }
     event
 }
 
