@@ -349,6 +349,7 @@ impl RouteDecided {
         let mut json = serde_json::to_value(self)?;
         if let Value::Object(map) = &mut json {
             map.remove("signature");
+            map.remove("signature_proof");
             for (field, default) in Self::signing_defaults()? {
                 if map.get(field) == Some(&default) {
                     map.remove(field);

@@ -681,7 +681,7 @@ fn write_signal(o: &mut Obj<'_>, signal: &SignalContribution) {
 /// Returns the signing payload of a decision (see [`RouteDecided::signing_payload`]).
 pub(crate) fn signing_payload(decision: &RouteDecided) -> Vec<u8> {
     // Every field named: a new field is a compile error here until it is written (or, like
-    // `signature`, deliberately left out).
+    // `signature` and `signature_proof`, deliberately left out).
     let RouteDecided {
         envelope,
         decision_id,
@@ -716,6 +716,7 @@ pub(crate) fn signing_payload(decision: &RouteDecided) -> Vec<u8> {
         unpriced_models,
         mirrored,
         canary_bucket,
+        signature_proof: _,
     } = decision;
     let capacity = 768
         + explanation.len()

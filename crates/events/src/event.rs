@@ -480,6 +480,22 @@ pub struct RouteDecided {
     /// The request's sticky bucket, within `0..`[`RouteDecided::CANARY_BUCKETS`], in canary mode
     /// (added in v2).
     pub canary_bucket: Option<i32>,
+    /// Where the decision sits in the batch its signature covers; `None` when the signature
+    /// covers the decision's canonical form directly (added in v3).
+    pub signature_proof: Option<SignatureProof>,
+}
+
+/// A decision's place in a signed batch: the leaf index, the batch size and the RFC 9162
+/// inclusion proof that links the decision's canonical form to the batch root the `signature`
+/// covers. See `switchyard_router::sign` for the exact construction.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SignatureProof {
+    /// The decision's leaf, 0-based.
+    pub leaf_index: i64,
+    /// Leaves in the batch.
+    pub tree_size: i64,
+    /// Sibling hashes from the leaf up (lowercase hex SHA-256).
+    pub path: Vec<String>,
 }
 
 impl RouteDecided {
@@ -953,7 +969,7 @@ macro_rules! events {
 events! {
     RequestReceived => { topic: Requests, latest: 2, snake: "request_received" },
     ResponseCompleted => { topic: Responses, latest: 2, snake: "response_completed" },
-    RouteDecided => { topic: Decisions, latest: 2, snake: "route_decided" },
+    RouteDecided => { topic: Decisions, latest: 3, snake: "route_decided" },
     FeedbackSubmitted => { topic: Feedback, latest: 3, snake: "feedback_submitted" },
     JudgeScored => { topic: JudgeScores, latest: 1, snake: "judge_scored" },
     RoutePinned => { topic: Pins, latest: 1, snake: "route_pinned" },

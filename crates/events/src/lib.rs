@@ -46,8 +46,8 @@ pub use event::{
     JudgeOutcome, JudgeScored, KeyHash, KeyHashError, ModelStats, PinInfo, PinReason,
     RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus,
     RouteConfigured, RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned,
-    RoutingTableUpdated, ScoreWeights, SignalContribution, SourceStats, Target, UnknownEventKind,
-    Usage,
+    RoutingTableUpdated, ScoreWeights, SignalContribution, SignatureProof, SourceStats, Target,
+    UnknownEventKind, Usage,
 };
 pub use ids::{
     ApiKeyId, DecisionId, EventId, EventIdError, FeedbackId, JudgementId, ModelName, OrgId,

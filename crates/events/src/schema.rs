@@ -46,6 +46,7 @@ const SOURCES: &[Source] = sources![
     ),
     (RouteDecided, 1, "avro/route_decided/RouteDecided.v1.avsc"),
     (RouteDecided, 2, "avro/route_decided/RouteDecided.v2.avsc"),
+    (RouteDecided, 3, "avro/route_decided/RouteDecided.v3.avsc"),
     (
         FeedbackSubmitted,
         1,

@@ -14,7 +14,7 @@ use crate::event::{
     JudgeOutcome, JudgeScored, KeyHash, ModelStats, PinInfo, PinReason, RequestFeatures,
     RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, RouteConfigured,
     RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned, RoutingTableUpdated,
-    ScoreWeights, SignalContribution, SourceStats, Target, Usage,
+    ScoreWeights, SignalContribution, SignatureProof, SourceStats, Target, Usage,
 };
 use crate::ids::{
     ApiKeyId, DecisionId, EventId, FeedbackId, JudgementId, ModelName, OrgId, PartitionKey,
@@ -681,9 +681,16 @@ avro_record!(
         unpriced_models,
         mirrored,
         canary_bucket,
+        signature_proof,
     },
     check = check_route_decided
 );
+
+avro_record!(SignatureProof {
+    leaf_index,
+    tree_size,
+    path
+});
 
 /// Returns the `target` union of a feedback event: `[RequestTarget, SessionTarget]`. A pair
 /// target (written in the `pair` field since v3) is a request target named by the feedback id,

@@ -190,5 +190,6 @@ pub fn build_trace(
             .collect(),
         mirrored: outcome.mirror,
         canary_bucket: outcome.canary_bucket.and_then(|b| i32::try_from(b).ok()),
+        signature_proof: None,
     }
 }

@@ -420,6 +420,7 @@ impl Gateway {
             },
             mirrored: false,
             canary_bucket: None,
+            signature_proof: None,
         }
     }
 }

@@ -239,6 +239,8 @@ fn a_decision_at_the_v2_defaults_signs_like_its_v1_reading() -> Result<()> {
     decision.unpriced_models = Vec::new();
     decision.mirrored = false;
     decision.canary_bucket = None;
+    // Added in v3; never in the payload anyway (it is what links the payload to a batch).
+    decision.signature_proof = None;
     let codec = Codec::new()?;
     let Event::RouteDecided(through_v1) =
         codec.decode(&codec.encode_as_version(&decision.clone().into(), 1)?)?
@@ -258,6 +260,21 @@ fn a_decision_at_the_v2_defaults_signs_like_its_v1_reading() -> Result<()> {
     ] {
         assert!(!text.contains(&format!("\"{field}\"")), "{field} in {text}");
     }
+    Ok(())
+}
+
+/// The batch proof is not part of what it proves: a decision signs the same with or without it.
+#[test]
+fn the_signature_proof_is_outside_the_signing_payload() -> Result<()> {
+    let Event::RouteDecided(mut decision) = sample(EventKind::RouteDecided)? else {
+        anyhow::bail!("sample is not a decision");
+    };
+    assert!(decision.signature_proof.is_some());
+    let with = decision.signing_payload()?;
+    assert!(!String::from_utf8(with.clone())?.contains("signature_proof"));
+    assert_eq!(with, decision.signing_payload_reference()?);
+    decision.signature_proof = None;
+    assert_eq!(with, decision.signing_payload()?);
     Ok(())
 }
 

@@ -32,7 +32,9 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
             e.unpriced_models = Vec::new();
             e.mirrored = false;
             e.canary_bucket = None;
+            e.signature_proof = None;
         }
+        Event::RouteDecided(e) if version < 3 => e.signature_proof = None,
         Event::RoutingTableUpdated(e) if version < 2 => {
             for route in &mut e.routes {
                 route.constraints_hash = String::new();
