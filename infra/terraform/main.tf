@@ -18,9 +18,12 @@ locals {
 
   # Latest state per key (routing table snapshots per org, pins per org/route, control-plane
   # entities): compacted, so a reader starting from the beginning gets the current value of
-  # every key without the whole history.
+  # every key without the whole history. Records younger than the audit horizon are never
+  # compacted, so `switchyard audit` can rebuild the inputs of recent decisions (Switchyard's
+  # `log.audit_horizon_days`).
   compacted_topic_config = {
-    "cleanup.policy" = "compact"
+    "cleanup.policy"        = "compact"
+    "min.compaction.lag.ms" = tostring(var.audit_horizon_days * local.day_ms)
   }
 
   # The constraints audit chain (a SHA-256 hash chain per org/route): every record kept forever.

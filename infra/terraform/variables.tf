@@ -64,3 +64,9 @@ variable "dead_letter_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "audit_horizon_days" {
+  description = "Compacted topics keep records younger than this (min.compaction.lag.ms), so audits can rebuild decisions this recent. Must equal Switchyard's `log.audit_horizon_days`."
+  type        = number
+  default     = 30
+}

@@ -255,6 +255,9 @@ pub struct RawLog {
     pub retention_hours: u64,
     /// Compaction period of compacted topics, in seconds.
     pub compaction_interval_secs: u64,
+    /// Audit horizon: compacted topics keep a superseded record until its successor is this
+    /// many days old (Kafka: `min.compaction.lag.ms`).
+    pub audit_horizon_days: u64,
     /// Retention check period, in seconds.
     pub retention_check_interval_secs: u64,
     /// Kafka physical topic name prefix.

@@ -104,6 +104,11 @@ pub struct LogConfig {
     pub retention: Duration,
     /// How often compacted topics are compacted (embedded log).
     pub compaction_interval: Duration,
+    /// The audit horizon: compacted topics keep every record that was in force this recently
+    /// (the embedded log removes a superseded record once its successor is older; Kafka topics
+    /// get it as `min.compaction.lag.ms`), so `switchyard audit` can rebuild the inputs of any
+    /// decision this recent.
+    pub audit_horizon: Duration,
     /// How often expired records are looked for (embedded log).
     pub retention_check_interval: Duration,
     /// Prefix of physical topic names (Kafka).
@@ -367,6 +372,11 @@ impl RawLog {
             self.compaction_interval_secs,
             1..=86_400,
         )?;
+        let audit_horizon_days = in_range(
+            "log.audit_horizon_days",
+            self.audit_horizon_days,
+            0..=365 * 100,
+        )?;
         let retention_check_secs = in_range(
             "log.retention_check_interval_secs",
             self.retention_check_interval_secs,
@@ -384,6 +394,7 @@ impl RawLog {
             },
             retention: Duration::from_secs(retention_hours * 3600),
             compaction_interval: Duration::from_secs(compaction_secs),
+            audit_horizon: Duration::from_secs(audit_horizon_days * 86_400),
             retention_check_interval: Duration::from_secs(retention_check_secs),
             topic_prefix: self.topic_prefix,
         })

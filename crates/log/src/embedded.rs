@@ -85,6 +85,11 @@ pub struct EmbeddedOptions {
     pub group_commit_linger: Duration,
     /// Age after which records of delete-cleanup topics are removed.
     pub retention: Duration,
+    /// Compacted topics keep a superseded record until the record that superseded it is this
+    /// old: every record that was in force within this window stays readable (the audit
+    /// horizon; Kafka's `min.compaction.lag.ms`, measured from the successor so that a record
+    /// still in force at the start of the window is kept too).
+    pub compaction_min_lag: Duration,
 }
 
 impl Default for EmbeddedOptions {
@@ -96,6 +101,7 @@ impl Default for EmbeddedOptions {
             group_commit_max_bytes: 8 << 20,
             group_commit_linger: Duration::ZERO,
             retention: Duration::from_secs(7 * 24 * 3600),
+            compaction_min_lag: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -545,7 +551,7 @@ impl EmbeddedLog {
 
     /// Applies retention and compaction once: removes records of delete-cleanup topics older
     /// than the retention, and superseded records (same key, lower offset) of compacted
-    /// topics. Returns the number of records removed. The server runs this periodically.
+    /// topics whose successor is older than `compaction_min_lag`. Returns the number of records removed. The server runs this periodically.
     pub async fn enforce_retention(&self) -> Result<u64, LogError> {
         let this = self.clone();
         let plan = tokio::task::spawn_blocking(move || this.plan_cleanup())
@@ -582,6 +588,10 @@ impl EmbeddedLog {
         let mut plan = CleanupPlan::default();
         let now = (self.shared.core.clock)();
         let cutoff = now.saturating_sub(self.shared.core.options.retention.as_millis() as i64);
+        let lag_cutoff = now.saturating_sub(
+            i64::try_from(self.shared.core.options.compaction_min_lag.as_millis())
+                .unwrap_or(i64::MAX),
+        );
         for topic in Topic::ALL {
             for p in 0..self.partitions(topic) {
                 let state = self.partition(topic, p)?;
@@ -609,6 +619,8 @@ impl EmbeddedLog {
                     // The audit chain: nothing is ever removed.
                     Cleanup::Keep => {}
                     Cleanup::Compact => {
+                        // The newest record per key; the one before it goes once the newer one
+                        // has been in force longer than the minimum lag.
                         let mut latest: HashMap<Vec<u8>, u64> = HashMap::new();
                         for kv in state.records.range(record_key(start)..record_key(high)) {
                             let (k, v) = kv.into_inner().map_err(LogError::storage)?;
@@ -618,7 +630,9 @@ impl EmbeddedLog {
                                 offset: offset_of_key(&k).unwrap_or(0),
                                 reason: "bad value",
                             })?;
+                            let superseded_long_ago = d.timestamp <= lag_cutoff;
                             if let Some(old) = latest.insert(d.key, offset_of_key(&k).unwrap_or(0))
+                                && superseded_long_ago
                             {
                                 plan.keys.push(((topic, p), old));
                             }

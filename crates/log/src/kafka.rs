@@ -120,6 +120,9 @@ pub struct KafkaOptions {
     /// record batch + 1, so the last batch is read to find the real end; its offset for a time
     /// is the first offset of the batch holding the record, so the batch is scanned.
     pub tansu_workarounds: bool,
+    /// `min.compaction.lag.ms` of the compacted topics this client creates: the audit horizon
+    /// (records younger than this are never compacted away).
+    pub compaction_min_lag: Duration,
 }
 
 impl std::fmt::Debug for KafkaOptions {
@@ -138,6 +141,7 @@ impl std::fmt::Debug for KafkaOptions {
             .field("request_timeout", &self.request_timeout)
             .field("client_config_keys", &self.client_config.keys())
             .field("tansu_workarounds", &self.tansu_workarounds)
+            .field("compaction_min_lag", &self.compaction_min_lag)
             .finish()
     }
 }
@@ -160,6 +164,7 @@ impl KafkaOptions {
             request_timeout: Duration::from_secs(30),
             client_config: BTreeMap::new(),
             tansu_workarounds: false,
+            compaction_min_lag: Duration::from_secs(30 * 24 * 3600),
         }
     }
 
@@ -767,6 +772,7 @@ async fn create_topics(options: &KafkaOptions, names: &Names) -> Result<(), LogE
         .with_extra(options.base_config())
         .create()
         .map_err(|e| kafka_error("creating the kafka admin client", e))?;
+    let min_lag_ms = options.compaction_min_lag.as_millis().to_string();
     let new_topics: Vec<NewTopic<'_>> = Topic::ALL
         .into_iter()
         .map(|topic| {
@@ -776,7 +782,9 @@ async fn create_topics(options: &KafkaOptions, names: &Names) -> Result<(), LogE
                 TopicReplication::Fixed(i32::from(options.replication_factor)),
             );
             match topic.cleanup() {
-                Cleanup::Compact => new.set("cleanup.policy", "compact"),
+                Cleanup::Compact => new
+                    .set("cleanup.policy", "compact")
+                    .set("min.compaction.lag.ms", &min_lag_ms),
                 Cleanup::Delete => new.set("cleanup.policy", "delete"),
                 Cleanup::Keep => new
                     .set("cleanup.policy", "delete")

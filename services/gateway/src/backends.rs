@@ -17,6 +17,7 @@ pub fn embedded_options(config: &Config) -> EmbeddedOptions {
         group_commit_max_bytes: config.log.group_commit.max_bytes,
         group_commit_linger: config.log.group_commit.linger,
         retention: config.log.retention,
+        compaction_min_lag: config.log.audit_horizon,
     }
 }
 

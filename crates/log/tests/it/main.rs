@@ -76,10 +76,20 @@ fn clocked(
     now: Arc<AtomicI64>,
     retention: Duration,
 ) -> anyhow::Result<EmbeddedLog> {
+    clocked_with_lag(dir, now, retention, Duration::ZERO)
+}
+
+fn clocked_with_lag(
+    dir: &std::path::Path,
+    now: Arc<AtomicI64>,
+    retention: Duration,
+    compaction_min_lag: Duration,
+) -> anyhow::Result<EmbeddedLog> {
     let db = open_database(dir)?;
     let options = EmbeddedOptions {
         partitions: 2,
         retention,
+        compaction_min_lag,
         ..EmbeddedOptions::default()
     };
     Ok(EmbeddedLog::open_with_clock(
@@ -165,6 +175,50 @@ async fn compaction_keeps_the_latest_record_per_key() -> anyhow::Result<()> {
     }
     latest.sort();
     ensure!(latest == ["a4", "b4"], "left {latest:?}");
+    log.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_keeps_what_was_in_force_within_the_minimum_lag() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let now = Arc::new(AtomicI64::new(3_500_000));
+    let log = clocked_with_lag(
+        dir.path(),
+        Arc::clone(&now),
+        Duration::from_secs(60),
+        Duration::from_secs(1500),
+    )?;
+    for (v, at) in [(0, 1_000_000), (1, 2_000_000), (2, 3_000_000)] {
+        log.append(
+            Topic::RoutingTable,
+            vec![Record::new("org-a", format!("a{v}")).at(at)],
+        )
+        .await?;
+    }
+    let left = |log: EmbeddedLog| async move {
+        let mut values = Vec::new();
+        for p in 0..log.partitions(Topic::RoutingTable) {
+            let w = log.watermarks(Topic::RoutingTable, p).await?;
+            for r in log.read(Topic::RoutingTable, p, w.start, 100).await? {
+                values.push(String::from_utf8(r.value)?);
+            }
+        }
+        anyhow::Ok(values)
+    };
+    // a0 was superseded 1500 s ago (at 2000 s): it goes. a1 was in force until 3000 s, within
+    // the lag: it stays, so an audit can still read the version a decision at 2500 s used.
+    ensure!(log.enforce_retention().await? == 1, "only a0 is compacted");
+    ensure!(left(log.clone()).await? == ["a1", "a2"]);
+    now.store(4_600_000, Ordering::SeqCst);
+    ensure!(
+        log.enforce_retention().await? == 1,
+        "a1 is compacted once a2 is 1500 s old"
+    );
+    ensure!(
+        left(log.clone()).await? == ["a2"],
+        "the newest record always stays"
+    );
     log.close().await?;
     Ok(())
 }
