@@ -104,6 +104,8 @@ pub struct RoutingTable {
     /// Monotonic version (0 before the projector published anything).
     pub version: i64,
     routes: HashMap<String, HashMap<String, RouteStats>>,
+    /// The version of each org's snapshot in the table (see [`RoutingTable::org_version`]).
+    org_versions: HashMap<String, i64>,
 }
 
 impl RoutingTable {
@@ -112,6 +114,7 @@ impl RoutingTable {
         RoutingTable {
             version,
             routes: HashMap::new(),
+            org_versions: HashMap::new(),
         }
     }
 
@@ -131,6 +134,27 @@ impl RoutingTable {
     /// Replaces every route of one org (a projector snapshot is per org).
     pub fn replace_org(&mut self, org: &str, routes: HashMap<String, RouteStats>) {
         self.routes.insert(org.to_owned(), routes);
+    }
+
+    /// Replaces every route of one org with its snapshot of `version`, and remembers that
+    /// version as the org's (what a decision records, so an audit finds the exact snapshot).
+    pub fn replace_org_at(&mut self, org: &str, version: i64, routes: HashMap<String, RouteStats>) {
+        self.org_versions.insert(org.to_owned(), version);
+        self.replace_org(org, routes);
+    }
+
+    /// Returns the version of the snapshot the table holds for `org`: the version its
+    /// statistics come from. Snapshots of different orgs travel in different partitions, so
+    /// the table's overall [`RoutingTable::version`] (the newest of any org) does not name the
+    /// snapshot an org's decision read; this does. Falls back to the overall version for orgs
+    /// set with [`RoutingTable::insert`] or [`RoutingTable::replace_org`], and is 0 for an org
+    /// without a snapshot in a table built from snapshots.
+    pub fn org_version(&self, org: &str) -> i64 {
+        match self.org_versions.get(org) {
+            Some(v) => *v,
+            None if self.org_versions.is_empty() => self.version,
+            None => 0,
+        }
     }
 }
 

@@ -276,7 +276,9 @@ impl Gateway {
         let ctx = switchyard_router::Context {
             policy,
             stats: table.route(org.as_str(), &policy.name),
-            table_version: table.version,
+            // The version of the org's snapshot the stats come from: an audit looks up exactly
+            // this snapshot to recompute the decision.
+            table_version: table.org_version(org.as_str()),
             priors: &self.router.priors,
             models: &Servable(self),
             pin,

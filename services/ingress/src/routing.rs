@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 pub struct RouterState {
     /// Benchmark priors (shipped, plus operator rows).
     pub priors: Priors,
-    /// Signs every decision trace.
-    pub signer: DecisionSigner,
+    /// Signs decision traces: the publisher signs each batch it appends (see
+    /// `switchyard_router::sign`), dry runs sign their one trace.
+    pub signer: Arc<DecisionSigner>,
     /// The newest routing table.
     pub table: ArcSwap<RoutingTable>,
     /// Language of explanations when the caller sends no `Accept-Language`.
@@ -41,7 +42,7 @@ impl std::fmt::Debug for RouterState {
 
 impl RouterState {
     /// Builds the state from the routing settings.
-    pub fn new(routing: &RoutingConfig, priors: Priors, signer: DecisionSigner) -> Self {
+    pub fn new(routing: &RoutingConfig, priors: Priors, signer: Arc<DecisionSigner>) -> Self {
         RouterState {
             priors,
             signer,
@@ -52,12 +53,17 @@ impl RouterState {
     }
 
     /// Folds one routing-table snapshot in: an org's whole table. Snapshots of one org are
-    /// keyed by org, so the log delivers them in order; the table's version is the newest seen.
+    /// keyed by org, so the log delivers them in order; the table's version is the newest seen,
+    /// and the org's own version (what its decisions record) is the snapshot's.
     pub fn apply_snapshot(&self, snapshot: &RoutingTableUpdated) {
         let current = self.table.load();
         let mut next = RoutingTable::clone(&current);
         next.version = next.version.max(snapshot.version);
-        next.replace_org(snapshot.envelope.org.as_str(), stats_of(snapshot));
+        next.replace_org_at(
+            snapshot.envelope.org.as_str(),
+            snapshot.version,
+            stats_of(snapshot),
+        );
         self.table.store(Arc::new(next));
     }
 }
