@@ -741,7 +741,10 @@ impl ResolvedRoute {
 }
 
 /// Extends the route's chain with `change`, or says why it does not extend it.
-fn extend_chain(facts: &mut RouteFacts, change: &ConstraintsChanged) -> Result<(), String> {
+pub(crate) fn extend_chain(
+    facts: &mut RouteFacts,
+    change: &ConstraintsChanged,
+) -> Result<(), String> {
     let next = i64::try_from(facts.chain.len()).unwrap_or(i64::MAX);
     if change.sequence < next {
         let existing = usize::try_from(change.sequence)

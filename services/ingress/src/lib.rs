@@ -10,11 +10,13 @@
 //! and oversized bodies. `run` serves until the shutdown token fires, then stops accepting
 //! connections and drains in-flight requests.
 
+pub mod audit;
 pub mod auth;
 mod chat;
 pub mod control;
 mod embeddings;
 mod error;
+pub mod export;
 mod extract;
 pub mod feedback;
 pub mod gateway;
@@ -114,6 +116,7 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
         .route("/v1/routing/explain", axum::routing::post(traces::explain))
         .route("/v1/decisions", get(traces::list))
         .route("/v1/decisions/{id}", get(traces::get))
+        .route("/v1/export/decisions", get(export::decisions))
         .route("/v1/models/{*id}", get(models::get))
         .route("/v1/routes", get(routes::list))
         .route("/v1/routes/{route}", get(routes::get).put(routes::put))
