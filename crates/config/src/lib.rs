@@ -37,6 +37,7 @@ mod error;
 mod judge;
 mod raw;
 mod routing;
+mod sink;
 mod validate;
 
 use std::path::PathBuf;
@@ -59,6 +60,7 @@ pub use routing::{
     SUPPORTED_LANGUAGES, ScoreWeightsConfig, SigningKeyFile, valid_category, valid_model_id,
     valid_route_name,
 };
+pub use sink::{RawSink, SinkConfig, SinkTarget, default_export_dir};
 pub use validate::{
     AuthConfig, Config, GatewayConfig, GroupCommitConfig, LogBackend, LogConfig, PlatformDirs,
     SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,

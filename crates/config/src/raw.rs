@@ -38,6 +38,8 @@ pub struct RawConfig {
     pub routing: RawRouting,
     /// `[judge]`: the LLM-as-judge processor.
     pub judge: crate::judge::RawJudge,
+    /// `[sink]`: the Parquet sink.
+    pub sink: crate::sink::RawSink,
     /// `[providers.<name>]`: kept raw here; the provider crate parses each table (its `kind`
     /// selects the adapter) so this crate does not depend on every adapter's options.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,

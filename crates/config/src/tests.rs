@@ -721,3 +721,41 @@ fn the_baseline_is_not_a_candidate_and_candidates_are_unique() {
     .unwrap_err();
     assert!(error.to_string().contains("twice"), "{error}");
 }
+
+#[test]
+fn sink_writes_under_the_data_dir_by_default_and_to_s3_when_configured() {
+    let config = load(&no_files(), EnvVars::none()).unwrap();
+    assert_eq!(
+        config.sink.target,
+        SinkTarget::Local(config.data_dir.join("exports"))
+    );
+    let config = load(
+        &no_files(),
+        EnvVars::from_vars([
+            ("SWITCHYARD__SINK__URL", "s3://bucket/some/prefix/"),
+            ("SWITCHYARD__SINK__S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("SWITCHYARD__SINK__S3_SECRET_ACCESS_KEY", "hush"),
+        ]),
+    )
+    .unwrap();
+    let SinkTarget::S3 {
+        bucket,
+        prefix,
+        endpoint,
+        secret_access_key,
+        ..
+    } = &config.sink.target
+    else {
+        panic!("not S3: {:?}", config.sink.target);
+    };
+    assert_eq!((bucket.as_str(), prefix.as_str()), ("bucket", "some/prefix"));
+    assert_eq!(endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(secret_access_key.as_deref(), Some("hush"));
+    assert!(!format!("{:?}", config.sink).contains("hush"));
+    let error = load(
+        &no_files(),
+        EnvVars::from_vars([("SWITCHYARD__SINK__URL", "ftp://somewhere")]),
+    )
+    .unwrap_err();
+    assert_eq!(error.key(), Some("sink.url"));
+}

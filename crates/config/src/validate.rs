@@ -41,6 +41,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// `[judge]`: the LLM-as-judge processor.
     pub judge: crate::JudgeConfig,
+    /// `[sink]`: the Parquet sink.
+    pub sink: crate::SinkConfig,
     /// `[providers.<name>]` tables, parsed by the provider crate at start-up.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,
     /// `[[models]]` operator catalog rows, parsed by the provider crate at start-up.
@@ -247,6 +249,7 @@ impl RawConfig {
         let data_dir = resolve_data_dir(self.data_dir.as_deref(), platform)?;
         let routing = self.routing.validate(&data_dir)?;
         let judge = self.judge.validate()?;
+        let sink = self.sink.validate(&data_dir)?;
         Ok(Config {
             server: self.server.validate()?,
             log: self.log.validate(&data_dir)?,
@@ -304,6 +307,7 @@ impl RawConfig {
                 routes
             },
             judge,
+            sink,
             routing,
             providers: self.providers,
             models: self.models,
