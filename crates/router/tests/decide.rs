@@ -754,3 +754,87 @@ fn a_trace_recomputes_to_the_same_decision() {
         );
     }
 }
+
+/// Builds the traces of `n` decisions of one route.
+fn traces(n: usize) -> Vec<switchyard_events::RouteDecided> {
+    use switchyard_events::{
+        DecisionId, Envelope, EventId, OrgId, PartitionKey, RequestId, Timestamp, TraceId,
+    };
+    use switchyard_router::{Lang, TraceIds, build_trace};
+
+    let w = World::new();
+    let s = cheap_is_good();
+    let p = policy();
+    (0..n)
+        .map(|i| {
+            let req = Request {
+                seed: Request::seed_of(&format!("dec-{i}")),
+                ..request(needs())
+            };
+            let outcome = run(&w, &p, Some(&s), None, &req);
+            let request_id = RequestId::new(format!("req-{i}"));
+            build_trace(
+                TraceIds {
+                    envelope: Envelope {
+                        event_id: EventId::now_v7(),
+                        org: OrgId::new("o"),
+                        event_time: Timestamp::from_micros(i as i64),
+                        trace_id: TraceId::new("t"),
+                        partition_key: PartitionKey::session_or_request(None, &request_id),
+                    },
+                    decision_id: DecisionId::new(format!("dec-{i}")),
+                    request_id,
+                    session_id: None,
+                },
+                &p,
+                Some(&s),
+                &req.needs,
+                &outcome,
+                Lang::En,
+            )
+        })
+        .collect()
+}
+
+/// Every trace of a signed batch verifies on its own; a changed trace, a proof moved to
+/// another trace or a forged proof does not.
+#[test]
+fn each_trace_of_a_signed_batch_verifies_alone() {
+    use switchyard_router::DecisionSigner;
+
+    let (signer, _) = DecisionSigner::generate().expect("key");
+    let key = signer.public_key().clone();
+    for n in [1, 2, 3, 7, 8, 13] {
+        let mut batch = traces(n);
+        signer.sign_batch(batch.iter_mut()).expect("signs");
+        let signature = &batch[0].signature;
+        for (i, t) in batch.iter().enumerate() {
+            assert_eq!(&t.signature, signature, "one signature per batch");
+            let proof = t.signature_proof.as_ref().expect("proof");
+            assert_eq!((proof.leaf_index, proof.tree_size), (i as i64, n as i64));
+            key.verify(t).expect("verifies");
+
+            let mut changed = t.clone();
+            changed.served_model = switchyard_events::ModelName::new("p/forged");
+            assert!(key.verify(&changed).is_err(), "size {n}: a changed trace fails");
+            let mut dropped = t.clone();
+            dropped.signature_proof = None;
+            assert!(key.verify(&dropped).is_err(), "size {n}: without its proof it fails");
+            if n > 1 {
+                let mut moved = t.clone();
+                moved.signature_proof = batch[(i + 1) % n].signature_proof.clone();
+                assert!(key.verify(&moved).is_err(), "size {n}: another trace's proof fails");
+                let mut forged = t.clone();
+                if let Some(p) = forged.signature_proof.as_mut() {
+                    p.path[0] = "00".repeat(32);
+                }
+                assert!(key.verify(&forged).is_err(), "size {n}: a forged proof fails");
+            }
+        }
+    }
+    // A trace signed before batches (schema v2: no proof, the payload itself signed).
+    let mut legacy = traces(1).remove(0);
+    legacy.signing_key_id = key.key_id.clone();
+    legacy.signature = signer.sign_bytes(&legacy.signing_payload().expect("payload"));
+    key.verify(&legacy).expect("a v2 trace still verifies");
+}

@@ -433,8 +433,9 @@ fn build_gateway(
         })?;
         priors.extend(extra.rows().cloned());
     }
-    let signer = crate::signing::load_signer(&config.routing.signing_key)?;
-    let router = switchyard_ingress::routing::RouterState::new(&config.routing, priors, signer);
+    let signer = Arc::new(crate::signing::load_signer(&config.routing.signing_key)?);
+    let router =
+        switchyard_ingress::routing::RouterState::new(&config.routing, priors, Arc::clone(&signer));
     let spill = match &config.log.backend {
         LogBackend::Memory => switchyard_ingress::publish::Spill::temporary()?,
         _ => switchyard_ingress::publish::Spill::open(&config.data_dir.join("spill"))?,
@@ -444,6 +445,7 @@ fn build_gateway(
         spill,
         codec.clone(),
     );
+    let publisher = publisher.with_signer(signer);
     let gateway = switchyard_ingress::gateway::Gateway {
         providers,
         catalog,

@@ -320,7 +320,9 @@ impl Gateway {
             .budget_left(org, route, cap, now.as_micros())
     }
 
-    /// Builds the signed `RouteDecided` trace of a decision.
+    /// Builds the `RouteDecided` trace of a decision, unsigned: the publisher signs the traces
+    /// of each batch it appends with one signature, off the request path (a dry run signs its
+    /// trace itself).
     pub fn decided_event(
         &self,
         caller: &Caller,
@@ -341,7 +343,7 @@ impl Gateway {
             request_id: request_id.clone(),
             session_id: session.cloned(),
         };
-        let mut event = match &decision.outcome {
+        match &decision.outcome {
             Some(outcome) => switchyard_router::build_trace(
                 ids,
                 &decision.policy,
@@ -353,12 +355,7 @@ impl Gateway {
                 decision.lang,
             ),
             None => self.named_trace(ids, decision),
-        };
-        if let Err(e) = self.router.signer.sign(&mut event) {
-            tracing::error!(error = %e, "cannot sign a decision trace; it is published unsigned");
-            event.signing_key_id = "unsigned".into();
         }
-        event
     }
 
     /// The trace of a request that named its model: routing bypassed, still recorded.

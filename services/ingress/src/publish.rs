@@ -4,7 +4,10 @@
 //! accepts appends again. Queue depth and spill counts are exported as metrics.
 //!
 //! The publisher encodes (Confluent-framed Avro) and appends in batches, one append per topic per
-//! batch, so the embedded log group-commits them together.
+//! batch, so the embedded log group-commits them together. It also signs the batch's decision
+//! traces with one Ed25519 signature over their Merkle root (`switchyard_router::sign`): the
+//! request path builds a trace and hands it over unsigned. A trace that overflows to the spill
+//! is signed alone on the way, so nothing reaches the log unsigned.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,8 +16,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use switchyard_events::{Codec, Event, Topic};
+use switchyard_events::{Codec, Event, RouteDecided, Topic};
 use switchyard_log::{EventLog, Record};
+use switchyard_router::DecisionSigner;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -154,6 +158,27 @@ pub struct Publisher {
     codec: Codec,
     stats: Arc<PublishStats>,
     capacity: usize,
+    signer: Option<Arc<DecisionSigner>>,
+}
+
+/// Signs traces with one signature; on failure (a bug: the payload cannot be written) logs it
+/// and marks them `unsigned`, which no key verifies.
+pub fn sign_or_mark<'a>(
+    signer: &DecisionSigner,
+    traces: impl IntoIterator<Item = &'a mut RouteDecided>,
+) {
+    let mut traces: Vec<&mut RouteDecided> = traces.into_iter().collect();
+    if traces.is_empty() {
+        return;
+    }
+    if let Err(e) = signer.sign_batch(traces.iter_mut().map(|t| &mut **t)) {
+        tracing::error!(error = %e, traces = traces.len(), "cannot sign decision traces; they are published unsigned");
+        for t in traces {
+            t.signing_key_id = "unsigned".into();
+            t.signature.clear();
+            t.signature_proof = None;
+        }
+    }
 }
 
 impl Publisher {
@@ -167,18 +192,40 @@ impl Publisher {
                 codec,
                 stats: Arc::default(),
                 capacity,
+                signer: None,
             },
             rx,
         )
     }
 
+    /// Signs the decision traces it publishes with this key.
+    #[must_use]
+    pub fn with_signer(mut self, signer: Arc<DecisionSigner>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Signs the unsigned decision traces among `events`, all with one signature.
+    fn sign(&self, events: &mut [Event]) {
+        if let Some(signer) = &self.signer {
+            sign_or_mark(
+                signer,
+                events.iter_mut().filter_map(|e| match e {
+                    Event::RouteDecided(d) if d.signature.is_empty() => Some(d),
+                    _ => None,
+                }),
+            );
+        }
+    }
+
     /// Hands an event to the publisher; spills it to disk when the queue is full.
     pub fn publish(&self, event: Event) {
         self.stats.published.fetch_add(1, Ordering::Relaxed);
-        let event = match self.tx.try_send(event) {
+        let mut event = match self.tx.try_send(event) {
             Ok(()) => return,
             Err(mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e)) => e,
         };
+        self.sign(std::slice::from_mut(&mut event));
         match encode(&self.codec, &event) {
             Ok(record) => match self.spill.push(event.topic(), &record) {
                 Ok(()) => {
@@ -261,7 +308,8 @@ pub async fn run<L: EventLog>(
     }
 }
 
-async fn append_or_spill<L: EventLog>(publisher: &Publisher, log: &L, events: Vec<Event>) {
+async fn append_or_spill<L: EventLog>(publisher: &Publisher, log: &L, mut events: Vec<Event>) {
+    publisher.sign(&mut events);
     let mut by_topic: BTreeMap<Topic, Vec<Record>> = BTreeMap::new();
     for event in &events {
         match encode(&publisher.codec, event) {

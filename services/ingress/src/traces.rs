@@ -51,13 +51,14 @@ pub(crate) async fn explain(request: ApiRequest<ChatRequest>) -> Result<Response
     // A dry run: the request id is the decision's own, marked as such, and nothing is
     // published.
     let request_id = RequestId::new(format!("explain-{}", decision.id.as_str()));
-    let trace = gateway.decided_event(
+    let mut trace = gateway.decided_event(
         &caller,
         &decision,
         &request_id,
         session.as_ref(),
         &TraceId::new(request_id.as_str()),
     );
+    crate::publish::sign_or_mark(&gateway.router.signer, [&mut trace]);
     Ok(Json(serde_json::json!({
         "object": "routing.explanation",
         "dry_run": true,
