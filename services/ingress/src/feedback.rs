@@ -11,6 +11,11 @@
 //! - **Session NPS**: `{"session_id", "nps": 0..=10, "comment"?}`, source `nps`. Session-NPS
 //!   propagation (`streams/session-nps`) turns it into feedback on every decision of the
 //!   session.
+//! - **Pair rating** (admin keys only, else 403): `{"route", "model", "score", "scale"?,
+//!   "source"?, "comment"?}` rates a model on a route as a whole, not one request; `source` is
+//!   `admin` (the default, and the only one). The route must exist in the caller's org and the
+//!   model be its baseline or a candidate. The projector counts it as one admin observation of
+//!   (route, model) in the rolling window, like an admin rating of a decision.
 //!
 //! # Idempotence
 //!
@@ -52,8 +57,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_events::{
     ApiKeyId, DecisionId, Envelope, Event, EventId, FeedbackId, FeedbackSource, FeedbackSubmitted,
-    Nps, OrgId, PartitionKey, RawScale, RequestId, RouteName, SessionId, Target, Timestamp,
-    TraceId, UnitScore, normalize,
+    ModelName, Nps, OrgId, PartitionKey, RawScale, RequestId, RouteName, SessionId, Target,
+    Timestamp, TraceId, UnitScore, normalize,
 };
 
 use crate::ApiError;
@@ -93,6 +98,7 @@ pub const SCALES: [(&str, RawScale); 6] = [
 /// The fields of each body, for the unknown-field check.
 const REQUEST_FIELDS: [&str; 5] = ["id", "score", "scale", "source", "comment"];
 const SESSION_FIELDS: [&str; 4] = ["session_id", "nps", "source", "comment"];
+const PAIR_FIELDS: [&str; 6] = ["route", "model", "score", "scale", "source", "comment"];
 
 /// A validated body: what the feedback is about, and the score.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +116,8 @@ enum SubjectRef {
     Decision(DecisionId),
     /// A whole session (NPS).
     Session(SessionId),
+    /// A model on a route as a whole (an admin rating).
+    Pair(RouteName, ModelName),
 }
 
 /// A score with its source.
@@ -288,6 +296,17 @@ fn parse(body: &Value, caller: &Caller) -> Result<Submission, ApiError> {
         ));
     };
     let has = |name: &str| body.get(name).is_some_and(|v| !v.is_null());
+    if has("route") || has("model") {
+        if let Some(other) = ["id", "session_id"].into_iter().find(|n| has(n)) {
+            return Err(invalid(
+                format!(
+                    "Send `route` and `model` (a rating of a model on a route) without `{other}`."
+                ),
+                other,
+            ));
+        }
+        return parse_pair(body, caller);
+    }
     match (has("id"), has("session_id")) {
         (true, true) => Err(invalid(
             "Send either `id` (feedback on one request) or `session_id` (a session's NPS), not both.",
@@ -339,13 +358,8 @@ fn parse_session(body: &Map<String, Value>) -> Result<Submission, ApiError> {
     })
 }
 
-fn parse_request(body: &Map<String, Value>, caller: &Caller) -> Result<Submission, ApiError> {
-    reject_unknown(body, &REQUEST_FIELDS, "request")?;
-    let id = id_field(body, "id")?.ok_or_else(|| invalid("Missing `id`.", "id"))?;
-    let subject = match id.strip_prefix(DECISION_PREFIX) {
-        Some(rest) if !rest.is_empty() => SubjectRef::Decision(DecisionId::new(id)),
-        _ => SubjectRef::Request(RequestId::new(id)),
-    };
+/// Returns the raw score, its scale (given or inferred) and the normalised score.
+fn parse_score(body: &Map<String, Value>) -> Result<(f64, RawScale, UnitScore), ApiError> {
     let raw_score = number_field(body, "score")?.ok_or_else(|| {
         invalid(
             "Missing `score`: thumbs (-1 or 1), unit (0..1), stars (1..5) or another `scale`.",
@@ -377,18 +391,68 @@ fn parse_request(body: &Map<String, Value>, caller: &Caller) -> Result<Submissio
     };
     let normalized =
         normalize(raw_score, scale).map_err(|e| invalid(format!("`score`: {e}."), "score"))?;
+    Ok((raw_score, scale, normalized))
+}
+
+fn needs_admin(message: &str, param: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: format!(
+            "{message} needs an admin key (`switchyard keys create --org ORG --admin`)."
+        ),
+        kind: "invalid_request_error",
+        param: Some(param.into()),
+        code: Some("insufficient_permissions"),
+    }
+}
+
+fn parse_pair(body: &Map<String, Value>, caller: &Caller) -> Result<Submission, ApiError> {
+    reject_unknown(body, &PAIR_FIELDS, "pair")?;
+    if !caller.admin {
+        return Err(needs_admin("Rating a model on a route", "route"));
+    }
+    let route = id_field(body, "route")?.ok_or_else(|| {
+        invalid(
+            "Missing `route`: the route the rated model serves.",
+            "route",
+        )
+    })?;
+    let model = id_field(body, "model")?
+        .ok_or_else(|| invalid("Missing `model`: the model rated on `route`.", "model"))?;
+    match string_field(body, "source")? {
+        None | Some("admin") => {}
+        Some(other) => {
+            return Err(invalid(
+                format!("A rating of a model on a route has source `admin`, not `{other}`."),
+                "source",
+            ));
+        }
+    }
+    let (raw, scale, normalized) = parse_score(body)?;
+    Ok(Submission {
+        subject: SubjectRef::Pair(RouteName::new(route), ModelName::new(model)),
+        score: Score {
+            source: FeedbackSource::Admin,
+            raw,
+            scale,
+            normalized,
+            comment: comment_field(body)?,
+        },
+    })
+}
+
+fn parse_request(body: &Map<String, Value>, caller: &Caller) -> Result<Submission, ApiError> {
+    reject_unknown(body, &REQUEST_FIELDS, "request")?;
+    let id = id_field(body, "id")?.ok_or_else(|| invalid("Missing `id`.", "id"))?;
+    let subject = match id.strip_prefix(DECISION_PREFIX) {
+        Some(rest) if !rest.is_empty() => SubjectRef::Decision(DecisionId::new(id)),
+        _ => SubjectRef::Request(RequestId::new(id)),
+    };
+    let (raw_score, scale, normalized) = parse_score(body)?;
     let source = match string_field(body, "source")? {
         None | Some("user") => FeedbackSource::User,
         Some("admin") if caller.admin => FeedbackSource::Admin,
-        Some("admin") => {
-            return Err(ApiError {
-                status: StatusCode::FORBIDDEN,
-                message: "Feedback with source `admin` needs an admin key (`switchyard keys create --org ORG --admin`).".into(),
-                kind: "invalid_request_error",
-                param: Some("source".into()),
-                code: Some("insufficient_permissions"),
-            });
-        }
+        Some("admin") => return Err(needs_admin("Feedback with source `admin`", "source")),
         Some(other) => {
             return Err(invalid(
                 format!(
@@ -491,6 +555,44 @@ async fn resolve(
             session: None,
             route: None,
         }),
+        SubjectRef::Pair(route, model) => {
+            let now = Timestamp::from_micros(gateway.clock.now_micros());
+            let Some(resolved) = gateway.plane.route(&caller.org, route.as_str(), now) else {
+                return Err(ApiError {
+                    status: StatusCode::NOT_FOUND,
+                    message: format!(
+                        "No route `{route}` in your organization; GET /v1/routes lists them."
+                    ),
+                    kind: "invalid_request_error",
+                    param: Some("route".into()),
+                    code: Some("route_not_found"),
+                });
+            };
+            let policy = resolved.policy();
+            let on_route = policy.baseline == model.as_str()
+                || policy.candidates.iter().any(|c| c == model.as_str());
+            if !on_route {
+                return Err(ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    message: format!(
+                        "`{model}` is not a model of route `{route}` (baseline `{}`, candidates: {}).",
+                        policy.baseline,
+                        policy.candidates.join(", ")
+                    ),
+                    kind: "invalid_request_error",
+                    param: Some("model".into()),
+                    code: Some("model_not_on_route"),
+                });
+            }
+            Ok(Subject {
+                target: Target::Pair {
+                    route: route.clone(),
+                    model,
+                },
+                session: None,
+                route: Some(route),
+            })
+        }
     }
 }
 
@@ -505,6 +607,10 @@ fn event_of(
     let trace_id = match &subject.target {
         Target::Request { request_id } => TraceId::new(request_id.as_str()),
         Target::Session { .. } | Target::Pair { .. } => TraceId::new(feedback_id.as_str()),
+    };
+    let model = match &subject.target {
+        Target::Pair { model, .. } => Some(model.clone()),
+        _ => None,
     };
     FeedbackSubmitted {
         envelope: Envelope {
@@ -524,7 +630,7 @@ fn event_of(
         comment: score.comment,
         derived_from: None,
         route: subject.route,
-        model: None,
+        model,
         labels: BTreeMap::from([(API_KEY_LABEL.to_owned(), caller.key_id.as_str().to_owned())]),
     }
 }

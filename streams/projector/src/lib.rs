@@ -3,7 +3,8 @@
 //!
 //! Place in the pipeline: consumes `decisions` (`RouteDecided`), `responses`
 //! (`ResponseCompleted`), `feedback` (`FeedbackSubmitted` about a request: user, admin, and NPS
-//! already spread over a session's requests by session-NPS propagation) and `judge-scores`
+//! already spread over a session's requests by session-NPS propagation; and admin ratings of a
+//! (route, model) pair, one admin observation of that pair each) and `judge-scores`
 //! (`JudgeScored`), plus the route topics `pins` (`RoutePinned`, `RouteUnpinned`),
 //! `constraints` (`ConstraintsChanged`) and `control` (`RouteConfigured`), through the consumer
 //! group [`GROUP`]. It keeps rolling windows per (org, route, model) over event time in the

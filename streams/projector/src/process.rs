@@ -43,6 +43,8 @@ pub const INPUTS: &[Topic] = &[
 /// Most expired requests whose join state one input drops (bounds the work per input; a
 /// backlog drains over the following inputs).
 const EXPIRY_PER_INPUT: usize = 16;
+/// The join-state id of a (route, model) pair rating: this prefix and its feedback id.
+const PAIR_PREFIX: &str = "pair:";
 /// Page size of state scans.
 pub(crate) const SCAN_PAGE: usize = 512;
 
@@ -313,26 +315,38 @@ impl Fold<'_> {
     ) -> Result<Publish, ProcessError> {
         // Session feedback reaches the windows as per-request feedback, propagated by the
         // session-NPS processor; benchmark priors are shipped, never org feedback.
-        let Target::Request { request_id } = &feedback.target else {
-            return Ok(Publish::No);
-        };
         if feedback.source == FeedbackSource::Benchmark {
             return Ok(Publish::No);
         }
-        require_nonempty("request_id", request_id.as_str())?;
         require_nonempty("feedback_id", feedback.feedback_id.as_str())?;
+        // A pair rating is kept like a request of its own, named by its feedback id (which
+        // already names the org, pair, source and key): the newest rating of the id wins, and
+        // its one observation goes straight to the (route, model) it names.
+        let (request_id, attributed) = match &feedback.target {
+            Target::Request { request_id } => (request_id.clone(), None),
+            Target::Pair { route, model } => {
+                require_nonempty("route", route.as_str())?;
+                require_nonempty("model", model.as_str())?;
+                (
+                    RequestId::new(format!("{PAIR_PREFIX}{}", feedback.feedback_id)),
+                    Some((route.clone(), model.clone())),
+                )
+            }
+            Target::Session { .. } => return Ok(Publish::No),
+        };
+        require_nonempty("request_id", request_id.as_str())?;
         let id = format!("feedback:{}", feedback.feedback_id);
         let facts = ScoreFacts {
             source: feedback.source,
             bin: Some(quality_bin(feedback.normalized_score.get())),
-            judged: None,
+            judged: attributed,
             at: feedback.envelope.event_time,
             event_id: feedback.envelope.event_id,
         };
         self.fold_request(
             state,
             &feedback.envelope.org,
-            request_id,
+            &request_id,
             watermark,
             |record| {
                 let mut slot = record.scores.remove(&id);

@@ -241,8 +241,9 @@ pub(crate) struct ScoreFacts {
     pub(crate) source: FeedbackSource,
     /// The score's quality bin; `None` for a judge run that produced no score.
     pub(crate) bin: Option<u16>,
-    /// For judge scores, the judged route and model (a mirror's judgement names the shadow
-    /// model); feedback is attributed through the decision.
+    /// The route and model the observation is about when it names them itself: a judge score
+    /// (a mirror's judgement names the shadow model) or a rating of a (route, model) pair;
+    /// other feedback is attributed through the decision.
     pub(crate) judged: Option<(RouteName, ModelName)>,
     pub(crate) at: Timestamp,
     pub(crate) event_id: EventId,
@@ -333,7 +334,7 @@ impl RequestRecord {
     /// - Each feedback observation, in the bucket of its own time, on the decision's route and
     ///   the model that answered (the response's, else the decision's served model).
     /// - Each judge score on the route and model the judge names (no decision needed: a
-    ///   mirror's judgement names the shadow model).
+    ///   mirror's judgement names the shadow model), and a pair rating on the pair it names.
     pub(crate) fn contributions(&self, bucket_micros: i64) -> Vec<Contribution> {
         let bucket = |at: Timestamp| at.as_micros().div_euclid(bucket_micros) * bucket_micros;
         let mut out = Vec::new();

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod pairs;
 mod rollback;
 mod router;
 mod runtime;
