@@ -35,6 +35,7 @@
 mod env;
 mod error;
 mod judge;
+mod orgs;
 mod raw;
 mod routing;
 mod sink;
@@ -50,6 +51,7 @@ pub use error::{ConfigError, Origin};
 pub use judge::{
     JudgeConfig, JudgeRouteConfig, RawJudge, RawJudgeRoute, SelfPreference, TextCapture,
 };
+pub use orgs::{LearningPoolConfig, OrgConfig, PoolMembership, RawLearningPool, RawOrg};
 pub use raw::{
     FsyncMode, LogFormat, RawAuth, RawConfig, RawConstraints, RawGateway, RawLearning, RawLog,
     RawRoute, RawRouting, RawSchemaRegistry, RawScoreWeights, RawServer, RawStore, RawTelemetry,

@@ -40,6 +40,10 @@ pub struct RawConfig {
     pub judge: crate::judge::RawJudge,
     /// `[sink]`: the Parquet sink.
     pub sink: crate::sink::RawSink,
+    /// `[orgs.<org>]`: per-org settings.
+    pub orgs: std::collections::BTreeMap<String, crate::orgs::RawOrg>,
+    /// `[learning_pool]`: the shared learning pool.
+    pub learning_pool: crate::orgs::RawLearningPool,
     /// `[providers.<name>]`: kept raw here; the provider crate parses each table (its `kind`
     /// selects the adapter) so this crate does not depend on every adapter's options.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,

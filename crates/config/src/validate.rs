@@ -43,6 +43,10 @@ pub struct Config {
     pub judge: crate::JudgeConfig,
     /// `[sink]`: the Parquet sink.
     pub sink: crate::SinkConfig,
+    /// `[orgs.<org>]`, by org.
+    pub orgs: std::collections::BTreeMap<String, crate::OrgConfig>,
+    /// `[learning_pool]`, with its members from `[orgs.*]`.
+    pub learning_pool: crate::LearningPoolConfig,
     /// `[providers.<name>]` tables, parsed by the provider crate at start-up.
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,
     /// `[[models]]` operator catalog rows, parsed by the provider crate at start-up.
@@ -250,6 +254,7 @@ impl RawConfig {
         let routing = self.routing.validate(&data_dir)?;
         let judge = self.judge.validate()?;
         let sink = self.sink.validate(&data_dir)?;
+        let (orgs, learning_pool) = crate::orgs::validate(self.orgs, self.learning_pool)?;
         Ok(Config {
             server: self.server.validate()?,
             log: self.log.validate(&data_dir)?,
@@ -308,6 +313,8 @@ impl RawConfig {
             },
             judge,
             sink,
+            orgs,
+            learning_pool,
             routing,
             providers: self.providers,
             models: self.models,
