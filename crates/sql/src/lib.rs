@@ -161,3 +161,28 @@ impl SqlEngine {
 }
 
 pub mod output;
+
+/// Most rows `POST /v1/sql` returns; a larger result is an error asking for a `LIMIT`.
+pub const HTTP_MAX_ROWS: usize = 10_000;
+
+impl SqlEngine {
+    /// Runs `sql` in `org`'s scope and renders the `POST /v1/sql` answer document.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlEngine::query`]; a result over [`HTTP_MAX_ROWS`] rows is [`SqlError::Invalid`].
+    pub async fn query_document(
+        &self,
+        org: &str,
+        sql: &str,
+    ) -> Result<serde_json::Value, SqlError> {
+        let result = self.query(&Scope::Org(org.to_owned()), sql).await?;
+        if result.row_count() > HTTP_MAX_ROWS {
+            return Err(SqlError::Invalid(format!(
+                "the result has {} rows, more than the {HTTP_MAX_ROWS} an HTTP answer carries: add a LIMIT or aggregate",
+                result.row_count()
+            )));
+        }
+        output::json_document(&result)
+    }
+}

@@ -56,6 +56,38 @@ pub enum Command {
     /// feedback loop on the simulator's virtual time. Use as
     /// `routing_sim.py run --router-cmd "switchyard sim"`.
     Sim(SimArgs),
+    /// Run SQL over the Parquet exports (tables decisions, requests, responses, feedback,
+    /// judge_scores); prints a table, or CSV, JSON or Parquet.
+    Sql(SqlArgs),
+}
+
+/// Settings of `switchyard sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query, e.g. "SELECT route, count(*) FROM decisions GROUP BY route".
+    pub query: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+    /// Write the result to FILE instead of stdout (required for parquet).
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only this org's rows (default: every org's).
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+/// Output formats of `switchyard sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqlFormat {
+    /// An ASCII table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// A JSON array of row objects.
+    Json,
+    /// One Parquet file (needs --output).
+    Parquet,
 }
 
 /// Settings of `switchyard sim`.
@@ -182,6 +214,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         })) => crate::keys::create(&config, &org, admin, default_route, label).await,
         Some(Command::Keys(KeysCommand::List)) => crate::keys::list(&config).await,
         Some(Command::Sim(args)) => crate::sim::run(&config, &args).await,
+        Some(Command::Sql(args)) => crate::sql::run(&config, &args).await,
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut out = std::io::stdout().lock();
             std::io::Write::write_fmt(

@@ -8,6 +8,7 @@ mod keys;
 mod serve;
 mod signing;
 mod sim;
+mod sql;
 
 use std::process::ExitCode;
 

@@ -133,14 +133,6 @@ pub async fn run(
         );
     }
 
-    for role in roles {
-        match role {
-            Role::All | Role::Ingress | Role::Projector | Role::Stream(_) => {}
-            Role::Sink => tracing::warn!(
-                "the Parquet sink is not built yet; the role serves health and metrics only"
-            ),
-        }
-    }
 
     let description = Arc::new(NodeDescription {
         roles: roles.iter().flat_map(|r| r.names()).collect(),
@@ -247,12 +239,51 @@ pub async fn run(
             &shutdown,
         );
     }
+    // The Parquet sink: the processor stages rows in the store, the writer closes them into
+    // files. `POST /v1/sql` reads the same target, on nodes that serve the API.
+    let runs_sink = roles.iter().any(|r| matches!(r, Role::All | Role::Sink));
+    let sql: Option<switchyard_ingress::sql::SharedSqlBackend> = if config.sink.enabled {
+        let objects = switchyard_sink::objects::open(&config.sink.target)
+            .context("config error: `sink.url`")?;
+        if runs_sink {
+            spawn_processor(
+                &supervisor,
+                "sink",
+                switchyard_sink::SinkProcessor::new(config.sink.text_orgs.clone()),
+                deps(),
+                &shutdown,
+            );
+            let writer = switchyard_sink::Writer::new(
+                store.clone(),
+                std::sync::Arc::clone(&objects),
+                switchyard_sink::writer_options(&config.sink),
+            );
+            let stop = shutdown.clone();
+            supervisor.spawn("sink-writer", async move {
+                use switchyard_runtime::Clock as _;
+                writer
+                    .run(|| switchyard_runtime::SystemClock.now_micros(), stop.cancelled())
+                    .await;
+                Ok(())
+            });
+        }
+        serves_api.then(|| {
+            Arc::new(crate::sql::EngineBackend(switchyard_sql::SqlEngine::new(objects)))
+                as switchyard_ingress::sql::SharedSqlBackend
+        })
+    } else {
+        if roles.contains(&Role::Sink) {
+            tracing::warn!("`sink.enabled` is false: the sink role serves health and metrics only");
+        }
+        None
+    };
     let state = AppState {
         readiness: readiness.clone(),
         metrics: metrics.clone(),
         description,
         gateway,
         max_body_bytes: config.server.max_body_bytes,
+        sql,
     };
     let router = switchyard_ingress::router(
         state,

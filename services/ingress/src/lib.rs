@@ -26,6 +26,7 @@ mod models;
 pub mod publish;
 pub mod routes;
 pub mod routing;
+pub mod sql;
 mod traces;
 
 use std::sync::Arc;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub gateway: Option<Arc<gateway::Gateway>>,
     /// Largest accepted request body (for the 413 message).
     pub max_body_bytes: usize,
+    /// SQL over the Parquet exports (`POST /v1/sql`), where the sink runs.
+    pub sql: Option<sql::SharedSqlBackend>,
 }
 
 /// What `/readyz` reports about the node.
@@ -117,6 +120,7 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
         .route("/v1/decisions", get(traces::list))
         .route("/v1/decisions/{id}", get(traces::get))
         .route("/v1/export/decisions", get(export::decisions))
+        .route("/v1/sql", axum::routing::post(sql::query))
         .route("/v1/models/{*id}", get(models::get))
         .route("/v1/routes", get(routes::list))
         .route("/v1/routes/{route}", get(routes::get).put(routes::put))
