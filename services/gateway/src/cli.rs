@@ -52,6 +52,12 @@ pub enum Command {
     /// Validate the configuration and print the effective values.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Decision exports: check a JSONL export's trailer, or export from the data directory.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Re-read the log and recompute every decision in a window from its recorded inputs;
+    /// verify trace signatures and the constraints hash chains. Exits non-zero on any mismatch.
+    Audit(AuditArgs),
     /// Speak the routing simulator's stdio protocol (../shared/sim): the real router and
     /// feedback loop on the simulator's virtual time. Use as
     /// `routing_sim.py run --router-cmd "switchyard sim"`.
@@ -117,6 +123,61 @@ pub struct SimArgs {
     /// Print one decision's candidate table on stderr every N requests (0 = never).
     #[arg(long, default_value_t = 0)]
     pub debug_every: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Check a JSONL export (plain or gzip) against its trailer: row count and SHA-256.
+    Verify {
+        /// The export file.
+        file: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export an org's decision traces as JSONL from the data directory (server stopped); the
+    /// same file as GET /v1/export/decisions.
+    Decisions {
+        /// The organisation.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// Window start: RFC 3339, a date, microseconds since the epoch, `now` or `-24h`.
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        /// Window end (exclusive), same forms.
+        #[arg(long, allow_hyphen_values = true)]
+        to: Option<String>,
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// The output file (`-` = stdout); a `.gz` name compresses.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Gzip-compress the output.
+        #[arg(long)]
+        gzip: bool,
+    },
+}
+
+/// Settings of `switchyard audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Window start: RFC 3339, a date, microseconds since the epoch, `now` or an offset like
+    /// `-24h`. Default: the start of the log.
+    #[arg(long, allow_hyphen_values = true)]
+    pub from: Option<String>,
+    /// Window end (exclusive), same forms. Default: the end of the log.
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Write the full report as JSON to FILE (`-` = stdout, instead of the text summary).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// A JWK set (GET /v1/keys) with more keys that verify trace signatures; repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub jwks: Vec<PathBuf>,
+    /// Most findings printed as text.
+    #[arg(long, default_value_t = 50)]
+    pub max_printed: usize,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +275,43 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         })) => crate::keys::create(&config, &org, admin, default_route, label).await,
         Some(Command::Keys(KeysCommand::List)) => crate::keys::list(&config).await,
         Some(Command::Sim(args)) => crate::sim::run(&config, &args).await,
+        Some(Command::Export(ExportCommand::Verify { file, json })) => {
+            crate::export::verify_file(&file, json)
+        }
+        Some(Command::Export(ExportCommand::Decisions {
+            org,
+            from,
+            to,
+            route,
+            output,
+            gzip,
+        })) => {
+            crate::export::decisions(
+                &config,
+                &crate::export::DecisionsExport {
+                    org: &org,
+                    from: from.as_deref(),
+                    to: to.as_deref(),
+                    route: route.as_deref(),
+                    output: &output,
+                    gzip,
+                },
+            )
+            .await
+        }
+        Some(Command::Audit(args)) => {
+            crate::audit::run(
+                &config,
+                &crate::audit::AuditOptions {
+                    from: args.from,
+                    to: args.to,
+                    json: args.json,
+                    jwks: args.jwks,
+                    max_printed: args.max_printed,
+                },
+            )
+            .await
+        }
         Some(Command::Sql(args)) => crate::sql::run(&config, &args).await,
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut out = std::io::stdout().lock();

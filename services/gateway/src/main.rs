@@ -1,9 +1,11 @@
 //! `switchyard`: one binary, every role. This file only wires: it parses the command line,
 //! loads the configuration and hands over to the command's module.
 
+mod audit;
 mod backends;
 mod cli;
 mod control_socket;
+mod export;
 mod keys;
 mod serve;
 mod signing;

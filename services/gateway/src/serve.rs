@@ -133,7 +133,6 @@ pub async fn run(
         );
     }
 
-
     let description = Arc::new(NodeDescription {
         roles: roles.iter().flat_map(|r| r.names()).collect(),
         log: backend_name(&config.log.backend).into(),
@@ -262,14 +261,18 @@ pub async fn run(
             supervisor.spawn("sink-writer", async move {
                 use switchyard_runtime::Clock as _;
                 writer
-                    .run(|| switchyard_runtime::SystemClock.now_micros(), stop.cancelled())
+                    .run(
+                        || switchyard_runtime::SystemClock.now_micros(),
+                        stop.cancelled(),
+                    )
                     .await;
                 Ok(())
             });
         }
         serves_api.then(|| {
-            Arc::new(crate::sql::EngineBackend(switchyard_sql::SqlEngine::new(objects)))
-                as switchyard_ingress::sql::SharedSqlBackend
+            Arc::new(crate::sql::EngineBackend(switchyard_sql::SqlEngine::new(
+                objects,
+            ))) as switchyard_ingress::sql::SharedSqlBackend
         })
     } else {
         if roles.contains(&Role::Sink) {
@@ -388,7 +391,7 @@ async fn maintain_log(
 
 /// Builds the OpenAI-compatible gateway: providers, catalog, routes, the event publisher.
 /// Builds the model catalog (shipped rows plus `[[models]]`) and the configured providers.
-fn build_providers(
+pub(crate) fn build_providers(
     config: &Config,
 ) -> anyhow::Result<(
     switchyard_providers::Catalog,
@@ -415,6 +418,28 @@ fn build_providers(
         providers.insert(name.clone(), built);
     }
     Ok((catalog, providers))
+}
+
+/// Loads the benchmark priors: the shipped rows plus `routing.priors_file`.
+pub(crate) fn load_priors(config: &Config) -> anyhow::Result<switchyard_router::Priors> {
+    let mut priors =
+        switchyard_router::Priors::shipped().context("the shipped benchmark priors")?;
+    if let Some(file) = &config.routing.priors_file {
+        let text = std::fs::read_to_string(file).with_context(|| {
+            format!(
+                "config error: `routing.priors_file`: cannot read {}",
+                file.display()
+            )
+        })?;
+        let extra = switchyard_router::Priors::parse(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "config error: `routing.priors_file` ({}): {e}",
+                file.display()
+            )
+        })?;
+        priors.extend(extra.rows().cloned());
+    }
+    Ok(priors)
 }
 
 fn build_gateway(
@@ -447,23 +472,7 @@ fn build_gateway(
         }
         routes.insert(route.name.clone(), route.clone());
     }
-    let mut priors =
-        switchyard_router::Priors::shipped().context("the shipped benchmark priors")?;
-    if let Some(file) = &config.routing.priors_file {
-        let text = std::fs::read_to_string(file).with_context(|| {
-            format!(
-                "config error: `routing.priors_file`: cannot read {}",
-                file.display()
-            )
-        })?;
-        let extra = switchyard_router::Priors::parse(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "config error: `routing.priors_file` ({}): {e}",
-                file.display()
-            )
-        })?;
-        priors.extend(extra.rows().cloned());
-    }
+    let priors = load_priors(config)?;
     let signer = Arc::new(crate::signing::load_signer(&config.routing.signing_key)?);
     let router =
         switchyard_ingress::routing::RouterState::new(&config.routing, priors, Arc::clone(&signer));

@@ -626,6 +626,9 @@ impl Auditor<'_> {
     }
 }
 
+/// Trace fields that carry the signature (checked on their own), not the decision.
+const SIGNATURE_FIELDS: [&str; 3] = ["signature", "signing_key_id", "signature_proof"];
+
 /// The top-level fields whose values differ: `(field, expected, recorded)`.
 fn diff(
     expected: &serde_json::Value,
@@ -639,6 +642,8 @@ fn diff(
     fields.dedup();
     fields
         .into_iter()
+        // Signature fields sign the trace; they are not outputs of the decision.
+        .filter(|k| !SIGNATURE_FIELDS.contains(&k.as_str()))
         .filter_map(|k| {
             let (a, b) = (
                 e.get(k).cloned().unwrap_or_default(),

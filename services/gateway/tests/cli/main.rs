@@ -1,8 +1,10 @@
 //! Tests of the `switchyard` binary as a user runs it: start, health, metrics, keys, bad
 //! config, SIGTERM. Each test gets its own data directory and an OS-assigned port.
 
+mod audit;
 mod chat;
 mod config;
+mod export;
 mod feedback;
 mod feedback_loop;
 mod keys;

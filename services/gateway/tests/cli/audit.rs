@@ -1,0 +1,324 @@
+//! `switchyard audit` after real traffic through the HTTP API: it passes on an untouched data
+//! directory (routes in live, canary and shadow mode, a pinned route, a route configured at run
+//! time, constraints on a hash chain, routing-table snapshots), and fails naming the decision
+//! when a decision in the log is tampered with, and naming the link when a constraints chain
+//! is broken.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use serde_json::{Value, json};
+use switchyard_events::{Codec, ConstraintsChanged, Event, ModelName, RouteDecided, Topic};
+use switchyard_log::embedded::{EmbeddedLog, EmbeddedOptions};
+use switchyard_log::{EventLog, Record};
+
+use crate::{Server, http_with, run};
+
+fn config(dir: &Path) -> anyhow::Result<String> {
+    let priors = dir.join("priors.toml");
+    std::fs::write(
+        &priors,
+        r#"
+[[prior]]
+model = "demo/small"
+category = "general"
+score = 0.95
+source = "test: a prior that makes demo/small the best model"
+as_of = "2026-11-24"
+"#,
+    )?;
+    let config = dir.join("audit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[routing]
+priors_file = "{}"
+
+[routes.default]
+baseline = "demo/large"
+candidates = ["demo/small", "demo/medium"]
+mode = "shadow"
+mirror_fraction = 0.5
+
+[routes.canary]
+baseline = "demo/large"
+candidates = ["demo/small"]
+mode = "canary"
+canary_percent = 50
+
+[routes.pinned]
+baseline = "demo/large"
+candidates = ["demo/small"]
+mode = "live"
+"#,
+            priors.display()
+        ),
+    )?;
+    Ok(config.to_str().context("utf-8 path")?.to_owned())
+}
+
+fn call(server: &Server, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    let (status, _, text) = http_with(server.addr, method, path, Some(&body.to_string()), &[])?;
+    ensure!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {text}"
+    );
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn chat(server: &Server, route: &str, model: &str, session: &str, i: usize) -> anyhow::Result<()> {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": format!("question {i} on {route}")}]})
+        .to_string();
+    let (status, _, text) = http_with(
+        server.addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&body),
+        &[
+            ("x-switchyard-route", route),
+            ("x-switchyard-session", session),
+        ],
+    )?;
+    ensure!(status == 200, "{route}: {status} {text}");
+    Ok(())
+}
+
+fn audit(dir: &Path, config: &str) -> anyhow::Result<(bool, String, Value)> {
+    let report = dir.join("report.json");
+    let out = run(
+        dir,
+        &[
+            "--config",
+            config,
+            "audit",
+            "--from",
+            "-1d",
+            "--json",
+            report.to_str().context("utf-8")?,
+        ],
+    )?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+    Ok((out.status.success(), text, report))
+}
+
+fn decisions(log: &EmbeddedLog, codec: &Codec) -> anyhow::Result<Vec<(RouteDecided, Vec<u8>)>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for p in 0..log.partitions(Topic::Decisions) {
+            let w = log.watermarks(Topic::Decisions, p).await?;
+            for r in log.read(Topic::Decisions, p, w.start, 100_000).await? {
+                if let Event::RouteDecided(d) = codec.decode(&r.value)? {
+                    out.push((d, r.key));
+                }
+            }
+        }
+        anyhow::Ok(out)
+    })
+}
+
+fn append(log: &EmbeddedLog, topic: Topic, record: Record) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        log.append(topic, vec![record]).await?;
+        log.flush().await?;
+        anyhow::Ok(())
+    })
+}
+
+#[test]
+fn the_audit_passes_after_real_traffic_and_names_tampered_decisions_and_broken_links()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = config(dir.path())?;
+    let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
+    // Run-time changes, each an input the audit must rebuild from the log.
+    call(
+        &server,
+        "PUT",
+        "/v1/routes/default/constraints",
+        json!({"max_regression": 0.05, "min_confidence": 0.5, "rollback_threshold": 3}),
+    )?;
+    call(
+        &server,
+        "POST",
+        "/v1/routes/pinned/pin",
+        json!({"model": "demo/small", "reason": "incident", "note": "audit test"}),
+    )?;
+    call(
+        &server,
+        "PUT",
+        "/v1/routes/runtime",
+        json!({"baseline": "demo/large", "candidates": ["demo/small"], "mode": "live"}),
+    )?;
+    for round in 0..2 {
+        for i in 0..6 {
+            let session = format!("s-{round}-{i}");
+            for route in ["default", "canary", "pinned", "runtime"] {
+                chat(&server, route, "auto", &session, i)?;
+            }
+        }
+        chat(&server, "default", "demo/small", "named", round)?;
+        // Let the projector publish routing-table snapshots that the next round reads.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let (status, _) = server.terminate()?;
+    ensure!(status.success(), "server exit {status}");
+
+    // What the traffic covered, read from the log.
+    let codec = Codec::new()?;
+    let log_dir = dir.path().join("log");
+    let traced = {
+        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+        let all = decisions(&log, &codec)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(log.close())?;
+        all
+    };
+    ensure!(
+        traced.len() == 2 * (6 * 4 + 1),
+        "every request decided: {}",
+        traced.len()
+    );
+    let reasons: Vec<&str> = traced.iter().map(|(d, _)| d.reason.as_str()).collect();
+    ensure!(
+        reasons.contains(&"pinned"),
+        "a pinned decision: {reasons:?}"
+    );
+    ensure!(
+        reasons.contains(&"canary_in") || reasons.contains(&"canary_out"),
+        "a canary decision: {reasons:?}"
+    );
+    ensure!(
+        reasons.contains(&"shadow"),
+        "a shadow decision: {reasons:?}"
+    );
+    ensure!(
+        traced.iter().any(|(d, _)| d.route_version > 0),
+        "a decision on a route configured at run time"
+    );
+    ensure!(
+        traced.iter().any(|(d, _)| !d.constraints_hash.is_empty()),
+        "a decision under a constraints chain"
+    );
+    ensure!(
+        traced.iter().any(|(d, _)| d.routing_table_version > 0),
+        "a decision that read a routing-table snapshot"
+    );
+
+    // Untouched: the audit passes and recomputes every routed decision exactly.
+    let (ok, text, report) = audit(dir.path(), &config)?;
+    ensure!(ok, "the audit of an untouched data dir passes: {text}");
+    ensure!(text.contains("audit passed"), "{text}");
+    let n = traced.len() as u64;
+    ensure!(report["decisions"] == n, "{report}");
+    ensure!(report["signatures_verified"] == n, "{report}");
+    ensure!(report["named_model"] == 2, "{report}");
+    ensure!(report["recomputed"] == n - 2, "{report}");
+    ensure!(
+        report["chains"] == 1 && report["chain_links"] == 1,
+        "{report}"
+    );
+
+    // A decision rewritten in the log with the same id: another served model.
+    let (victim, key) = traced
+        .iter()
+        .find(|(d, _)| d.reason == "canary_in" || d.reason == "routed")
+        .or_else(|| traced.iter().find(|(d, _)| d.reason == "pinned"))
+        .cloned()
+        .context("a routed decision")?;
+    let mut forged = victim.clone();
+    forged.served_model = ModelName::new("demo/medium");
+    forged.envelope.event_id = switchyard_events::EventId::now_v7();
+    {
+        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+        append(
+            &log,
+            Topic::Decisions,
+            Record::new(key, codec.encode(&Event::RouteDecided(forged))?),
+        )?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(log.close())?;
+    }
+    let (ok, text, report) = audit(dir.path(), &config)?;
+    ensure!(!ok, "a tampered decision fails the audit: {text}");
+    let id = victim.decision_id.as_str();
+    ensure!(
+        text.contains(id),
+        "the failure names the decision {id}: {text}"
+    );
+    let findings = report["findings"].as_array().context("findings")?;
+    ensure!(
+        findings.iter().any(|f| f["decision_id"] == id
+            && f["field"] == "served_model"
+            && f["recorded"] == "demo/medium"),
+        "served_model expected vs recorded: {report}"
+    );
+    ensure!(
+        findings
+            .iter()
+            .any(|f| f["decision_id"] == id && f["field"] == "signature"),
+        "the forged trace's signature fails: {report}"
+    );
+
+    // A constraints change that does not extend the chain (a wrong prev_hash).
+    let link = {
+        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let head = rt.block_on(async {
+            for p in 0..log.partitions(Topic::Constraints) {
+                let w = log.watermarks(Topic::Constraints, p).await?;
+                for r in log.read(Topic::Constraints, p, w.start, 100).await? {
+                    if let Event::ConstraintsChanged(c) = codec.decode(&r.value)? {
+                        return anyhow::Ok((c, r.key));
+                    }
+                }
+            }
+            anyhow::bail!("no constraints change in the log")
+        })?;
+        let (head, key): (ConstraintsChanged, Vec<u8>) = head;
+        let mut next = head.clone();
+        next.sequence = 1;
+        next.prev_hash = "0".repeat(64);
+        next.hash = ConstraintsChanged::compute_hash(
+            &next.prev_hash,
+            &next.constraints,
+            &next.route,
+            next.sequence,
+        );
+        next.envelope.event_id = switchyard_events::EventId::now_v7();
+        append(
+            &log,
+            Topic::Constraints,
+            Record::new(key, codec.encode(&Event::ConstraintsChanged(next.clone()))?),
+        )?;
+        rt.block_on(log.close())?;
+        next.hash
+    };
+    let (ok, text, report) = audit(dir.path(), &config)?;
+    ensure!(!ok, "a broken chain fails the audit: {text}");
+    ensure!(
+        report["findings"].as_array().is_some_and(|f| f
+            .iter()
+            .any(|f| f["field"] == "constraints_chain" && f["recorded"]["hash"] == link.as_str())),
+        "the broken link is named: {report}"
+    );
+    Ok(())
+}
