@@ -339,7 +339,9 @@ mod tests {
     }
 
     fn leaves(n: usize) -> Vec<Hash> {
-        (0..n).map(|i| leaf_hash(format!("leaf {i}").as_bytes())).collect()
+        (0..n)
+            .map(|i| leaf_hash(format!("leaf {i}").as_bytes()))
+            .collect()
     }
 
     #[test]
@@ -354,7 +356,10 @@ mod tests {
                 assert_eq!(got.ok(), Some(root), "size {n}, leaf {i}");
                 // Another leaf, index or size does not lead there.
                 let other = leaf_hash(b"other");
-                assert_ne!(root_from_proof(i as u64, n as u64, other, path).ok(), Some(root));
+                assert_ne!(
+                    root_from_proof(i as u64, n as u64, other, path).ok(),
+                    Some(root)
+                );
                 if n > 1 {
                     let j = (i + 1) % n;
                     assert_ne!(
