@@ -32,7 +32,7 @@ pub use decide::{
 };
 pub use explain::{Explanation, Lang};
 pub use policy::{Learning, PolicyError, RoutePolicy, ScoreWeights, SourceWeights};
-pub use priors::{Prior, Priors, PriorsError};
+pub use priors::{POOL_ORG, Prior, Priors, PriorsError};
 pub use score::{ModelScore, Signal};
 pub use sign::{DecisionSigner, PublicKey, SignError};
 pub use stats::{ModelStats, RouteStats, RoutingTable, SourceStat, stats_of};

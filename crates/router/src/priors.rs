@@ -42,6 +42,10 @@ pub struct Priors {
     rows: BTreeMap<String, BTreeMap<String, Prior>>,
 }
 
+/// The org the shared learning pool's snapshots are published as on the `routing-table` topic
+/// (the projector's `POOL_ORG`): not a valid org id, so never an org's own table.
+pub const POOL_ORG: &str = "*pool";
+
 /// The category every model should have a prior in; others fall back to it.
 pub const GENERAL: &str = "general";
 
@@ -97,5 +101,90 @@ impl Priors {
     /// Returns every row.
     pub fn rows(&self) -> impl Iterator<Item = &Prior> {
         self.rows.values().flat_map(BTreeMap::values)
+    }
+
+    /// Returns these priors with the shared learning pool blended in: for each (category,
+    /// model) of the pool's snapshot (one route entry per category, the pool's observations as
+    /// each model's `benchmark` source), a row scoring
+    /// `(strength · shipped + n · pool_mean) / (strength + n)`, where `shipped` is this table's
+    /// prior of the model for the category (falling back to `general`, else the router's
+    /// uninformative 0.5) and `n` the pool's observations. Rows the pool does not cover stay
+    /// as they are. Pure: the same priors, pool and strength give the same table.
+    pub fn with_pool(&self, pool: &switchyard_events::RoutingTableUpdated, strength: f64) -> Self {
+        let strength = if strength.is_finite() {
+            strength.max(0.0)
+        } else {
+            0.0
+        };
+        let mut out = self.clone();
+        let as_of = pool_date(pool.generated_at.as_micros());
+        for entry in &pool.routes {
+            let category = entry.route.as_str();
+            for stats in &entry.models {
+                let Some(observed) = stats
+                    .sources
+                    .iter()
+                    .find(|s| s.source == switchyard_events::FeedbackSource::Benchmark)
+                    .filter(|s| s.samples > 0 && s.mean.is_finite())
+                else {
+                    continue;
+                };
+                let model = stats.model.as_str();
+                let shipped = self.get(model, category);
+                let base = shipped.map_or(0.5, |p| p.score);
+                let n = observed.samples as f64;
+                let score = ((strength * base + n * observed.mean.clamp(0.0, 1.0))
+                    / (strength + n))
+                    .clamp(0.0, 1.0);
+                let orgs = stats.signals.get("orgs").copied().unwrap_or(0.0);
+                out.rows.entry(model.to_owned()).or_default().insert(
+                    category.to_owned(),
+                    Prior {
+                        model: model.to_owned(),
+                        category: category.to_owned(),
+                        score,
+                        source: format!(
+                            "learning pool: {} observations from {orgs} orgs (mean {:.3}), blended with {} as {strength} observations",
+                            observed.samples,
+                            observed.mean,
+                            shipped.map_or_else(
+                                || "the uninformative prior 0.5".to_owned(),
+                                |p| format!("the prior {} ({})", p.score, p.source)
+                            ),
+                        ),
+                        as_of: as_of.clone(),
+                    },
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Returns the UTC date (`YYYY-MM-DD`) of a time in microseconds since the epoch.
+fn pool_date(micros: i64) -> String {
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
+    let days = micros.div_euclid(86_400_000_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(pool_date(0), "1970-01-01");
+        assert_eq!(pool_date(1_763_942_400_000_000), "2025-11-24");
+        assert_eq!(pool_date(951_782_400_000_000), "2000-02-29");
     }
 }

@@ -206,7 +206,8 @@ pub async fn run(
         )
     }) {
         let projector = switchyard_projector::processor(
-            switchyard_projector::ProjectorConfig::from_config(&config.routing, &config.routes),
+            switchyard_projector::ProjectorConfig::from_config(&config.routing, &config.routes)
+                .with_pool(&config.learning_pool),
         )
         .map_err(|e| anyhow::anyhow!("config error: the projector: {e}"))?;
         spawn_processor(&supervisor, "projector", projector, deps(), &shutdown);
@@ -475,7 +476,8 @@ fn build_gateway(
     let priors = load_priors(config)?;
     let signer = Arc::new(crate::signing::load_signer(&config.routing.signing_key)?);
     let router =
-        switchyard_ingress::routing::RouterState::new(&config.routing, priors, Arc::clone(&signer));
+        switchyard_ingress::routing::RouterState::new(&config.routing, priors, Arc::clone(&signer))
+            .with_pool(&config.learning_pool);
     let spill = match &config.log.backend {
         LogBackend::Memory => switchyard_ingress::publish::Spill::temporary()?,
         _ => switchyard_ingress::publish::Spill::open(&config.data_dir.join("spill"))?,

@@ -273,13 +273,14 @@ impl Gateway {
         decision_id: &str,
         session: Option<&str>,
     ) -> Result<switchyard_router::Outcome, ApiError> {
+        let priors = self.router.priors_for(org.as_str());
         let ctx = switchyard_router::Context {
             policy,
             stats: table.route(org.as_str(), &policy.name),
             // The version of the org's snapshot the stats come from: an audit looks up exactly
             // this snapshot to recompute the decision.
             table_version: table.org_version(org.as_str()),
-            priors: &self.router.priors,
+            priors: &priors,
             models: &Servable(self),
             pin,
             // Only a route that mirrors at all looks its spend up.

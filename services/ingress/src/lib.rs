@@ -23,6 +23,7 @@ pub mod gateway;
 mod health;
 pub mod mirror;
 mod models;
+pub mod pool;
 pub mod publish;
 pub mod routes;
 pub mod routing;

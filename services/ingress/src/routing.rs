@@ -29,6 +29,8 @@ pub struct RouterState {
     pub default_lang: Lang,
     /// Routes chosen from request metadata (`[[routing.rules]]`).
     pub rules: Vec<switchyard_config::RouteRule>,
+    /// The shared learning pool: the priors of the orgs that share (none by default).
+    pub pool: crate::pool::LearningPool,
 }
 
 impl std::fmt::Debug for RouterState {
@@ -49,6 +51,22 @@ impl RouterState {
             table: ArcSwap::from_pointee(RoutingTable::new(0)),
             default_lang: Lang::parse(&routing.default_language).unwrap_or_default(),
             rules: routing.rules.clone(),
+            pool: crate::pool::LearningPool::default(),
+        }
+    }
+
+    /// Returns the state with the shared learning pool of `[orgs.*]` and `[learning_pool]`.
+    pub fn with_pool(mut self, pool: &switchyard_config::LearningPoolConfig) -> Self {
+        self.pool = crate::pool::LearningPool::new(pool);
+        self
+    }
+
+    /// Returns the priors `org` decides on: the learning pool's blend when the org shares and
+    /// a pool snapshot arrived, else the shipped priors.
+    pub fn priors_for(&self, org: &str) -> PriorsRef<'_> {
+        match self.pool.priors_for(org) {
+            Some(pooled) => PriorsRef::Pooled(pooled),
+            None => PriorsRef::Shipped(&self.priors),
         }
     }
 
@@ -65,6 +83,26 @@ impl RouterState {
             stats_of(snapshot),
         );
         self.table.store(Arc::new(next));
+    }
+}
+
+/// The priors one decision uses: the shipped table, or a sharing org's pool blend.
+#[derive(Debug)]
+pub enum PriorsRef<'a> {
+    /// The shipped priors (plus operator rows).
+    Shipped(&'a Priors),
+    /// The shipped priors blended with the learning pool.
+    Pooled(Arc<Priors>),
+}
+
+impl std::ops::Deref for PriorsRef<'_> {
+    type Target = Priors;
+
+    fn deref(&self) -> &Priors {
+        match self {
+            PriorsRef::Shipped(priors) => priors,
+            PriorsRef::Pooled(priors) => priors,
+        }
     }
 }
 
@@ -116,6 +154,11 @@ pub async fn follow_routing_table<L: EventLog>(
         };
         for r in batch {
             match codec.decode(&r.value) {
+                Ok(Event::RoutingTableUpdated(snapshot))
+                    if crate::pool::LearningPool::is_pool(&snapshot) =>
+                {
+                    state.router.pool.apply(&snapshot, &state.router.priors);
+                }
                 Ok(Event::RoutingTableUpdated(snapshot)) => {
                     state.router.apply_snapshot(&snapshot);
                     let now = state.clock.now_micros();

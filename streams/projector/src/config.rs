@@ -1,10 +1,10 @@
 //! The projector's settings: window shape, publishing throttle, and each route's starting
 //! point (what the configuration file says before any admin event).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use switchyard_config::{RouteConfig, RoutingConfig};
+use switchyard_config::{LearningPoolConfig, RouteConfig, RoutingConfig};
 use switchyard_events::{Constraints, ModelName, Percent, RouteMode};
 
 /// The margin a regression is measured against when a route's constraints set no
@@ -25,6 +25,24 @@ pub struct RouteDefaults {
     pub canary_percent: Option<Percent>,
     /// The route's constraints (its own table, else `[routing.default_constraints]`).
     pub constraints: Constraints,
+}
+
+/// The shared learning pool, as the projector needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Orgs that share (`[orgs.<org>] learning_pool = "share"`); empty: no pool.
+    pub members: BTreeSet<String>,
+    /// Orgs a (category, model) needs observations from before it is in the pool (default 2).
+    pub min_orgs: u64,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            members: BTreeSet::new(),
+            min_orgs: 2,
+        }
+    }
 }
 
 /// What the projector needs to know besides its inputs. Every duration is event time.
@@ -66,6 +84,11 @@ pub struct ProjectorConfig {
     pub phase1_min_samples: u64,
     /// NPS samples that put a route in phase 2 (default 10).
     pub phase2_min_samples: u64,
+    /// The shared learning pool (default: no member).
+    pub pool: PoolSettings,
+    /// The category of each route of the configuration file (a route's `RouteConfigured`
+    /// category wins; a route with neither is `general`).
+    pub route_categories: BTreeMap<String, String>,
 }
 
 impl Default for ProjectorConfig {
@@ -90,6 +113,8 @@ impl Default for ProjectorConfig {
             regression_z: 2.33,
             phase1_min_samples: 20,
             phase2_min_samples: 10,
+            pool: PoolSettings::default(),
+            route_categories: BTreeMap::new(),
         }
     }
 }
@@ -108,7 +133,7 @@ impl ProjectorConfig {
     /// Returns the settings for the validated configuration's `[routing]` and `[routes.*]`
     /// (window shape and throttle at their defaults).
     pub fn from_config(routing: &RoutingConfig, routes: &[RouteConfig]) -> Self {
-        let routes = routes
+        let defaults = routes
             .iter()
             .map(|route| {
                 let mode = RouteMode::from(route.mode);
@@ -129,12 +154,25 @@ impl ProjectorConfig {
             })
             .collect();
         Self {
-            routes,
+            routes: defaults,
+            route_categories: routes
+                .iter()
+                .map(|route| (route.name.clone(), route.category.clone()))
+                .collect(),
             default_constraints: Constraints::from(&routing.default_constraints),
             phase1_min_samples: routing.learning.phase1_min_samples,
             phase2_min_samples: routing.learning.phase2_min_samples,
             ..Self::default()
         }
+    }
+
+    /// Returns the settings with the shared learning pool of `[orgs.*]` and `[learning_pool]`.
+    pub fn with_pool(mut self, pool: &LearningPoolConfig) -> Self {
+        self.pool = PoolSettings {
+            members: pool.members.clone(),
+            min_orgs: pool.min_orgs,
+        };
+        self
     }
 
     /// Checks the window shape: a bucket of at least a millisecond, a window of at least one

@@ -103,9 +103,11 @@ mod snapshot;
 pub mod state;
 pub mod stats;
 
+pub use config::PoolSettings;
 pub use config::{ConfigError, DEFAULT_MAX_REGRESSION, ProjectorConfig, RouteDefaults};
 pub use process::{GROUP, INPUTS, ProjectorProcessor};
 pub use snapshot::{ROLLBACK_PINNED_BY, staleness};
+pub use state::POOL_ORG;
 
 use switchyard_log::EventLog;
 use switchyard_processor::{ProcessorDeps, ProcessorOptions, ProcessorRuntime, RunError};

@@ -630,6 +630,7 @@ async fn on_route_configured<S: StateStore>(
         canary_percent: e.canary_percent,
         deleted: e.deleted,
         sequence: e.sequence,
+        category: e.category.clone(),
     };
     if control.configured.as_ref() == Some(&configured) {
         return Ok(Publish::No);

@@ -21,10 +21,14 @@ use switchyard_store::{StateStore, Table};
 use crate::config::ProjectorConfig;
 use crate::process::SCAN_PAGE;
 use crate::state::{
-    BaselineHint, CELLS, HINTS, OFFSETS, ORGS, OrgState, PinFacts, ROLLBACK, ROUTES, RollbackState,
-    RouteControl, WATERMARKS, org_id_key, org_key, parse_cell_key, take_str,
+    BaselineHint, CELLS, HINTS, OFFSETS, ORGS, OrgState, POOL, POOL_ORG, PinFacts, PoolShare,
+    ROLLBACK, ROUTES, RollbackState, RouteControl, WATERMARKS, org_id_key, org_key, parse_cell_key,
+    take_str,
 };
-use crate::stats::{ModelWindow, RegressionRule, WindowCell};
+use crate::stats::{Counts, ModelWindow, RegressionRule, WindowCell};
+
+/// The category of a route that names none (`switchyard_config::DEFAULT_CATEGORY`).
+const DEFAULT_CATEGORY: &str = "general";
 
 /// Who an automatic rollback is pinned by.
 pub const ROLLBACK_PINNED_BY: &str = "switchyard";
@@ -194,6 +198,7 @@ struct Resolved {
     constraints: Constraints,
     constraints_hash: String,
     pin: Option<PinFacts>,
+    category: String,
 }
 
 fn resolve(
@@ -235,6 +240,10 @@ fn resolve(
         pin: control
             .and_then(|c| c.pin.clone())
             .filter(|pin| pin.in_force(now)),
+        category: configured
+            .and_then(|c| c.category.clone())
+            .or_else(|| config.route_categories.get(route).cloned())
+            .unwrap_or_else(|| DEFAULT_CATEGORY.to_owned()),
     })
 }
 
@@ -468,11 +477,29 @@ pub(crate) async fn publish<S: StateStore>(
     let empty = BTreeMap::new();
     let mut routes = Vec::new();
     let mut rollbacks = Vec::new();
+    let mut share = PoolShare::default();
     for route in names {
         let Some(resolved) = resolve(config, &view, route, now_ts) else {
             continue;
         };
         let windows = view.windows.get(route).unwrap_or(&empty);
+        for (model, window) in windows {
+            let mut merged = Counts::<u16>::default();
+            for source in ORG_SOURCES {
+                if let Some(counts) = window.total.quality.get(&source) {
+                    merged.merge(counts);
+                }
+            }
+            if !merged.is_empty() {
+                share
+                    .observations
+                    .entry(resolved.category.clone())
+                    .or_default()
+                    .entry(model.clone())
+                    .or_default()
+                    .merge(&merged);
+            }
+        }
         // The baseline, the candidates, then any other model the window saw.
         let mut models: Vec<ModelName> = Vec::new();
         for model in resolved
@@ -609,14 +636,177 @@ pub(crate) async fn publish<S: StateStore>(
             version,
             generated_at: now_ts,
             routes,
-            source_offsets,
+            source_offsets: source_offsets.clone(),
         },
     );
     let published = OrgState {
         published_at: Some(now),
         version,
+        dirty: false,
     };
     state.put_json(ORGS, org_key(org), &published)?;
+    if config.pool.members.contains(org.as_str()) {
+        publish_pool(
+            config,
+            state,
+            out,
+            input,
+            org,
+            share,
+            now,
+            (version, &source_offsets),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a sharing org's share of the learning pool and publishes the pool when it changed
+/// (at most once per `publish_interval` of event time; a change held back waits for the next
+/// sharing org's snapshot).
+///
+/// The pool is, per (route category, model), the merged quality observations of every sharing
+/// org's window — only orgs in `config.pool.members` now, so an org that stopped sharing is
+/// left out of the next pool — kept when at least `min_orgs` orgs observed it. It is published
+/// as the snapshot of the pseudo-org [`POOL_ORG`]: one route entry per category, one model entry
+/// per model, the pool's observations as its `benchmark` source (`signals.orgs`: how many orgs
+/// contributed).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the parts of the org's snapshot"
+)]
+async fn publish_pool<S: StateStore>(
+    config: &ProjectorConfig,
+    state: &mut StagedState<'_, S>,
+    out: &mut Output,
+    input: &Input,
+    org: &OrgId,
+    share: PoolShare,
+    now: i64,
+    (version, source_offsets): (i64, &BTreeMap<String, i64>),
+) -> Result<(), ProcessError> {
+    let stored = state
+        .get_json::<PoolShare>(POOL, &org_key(org))
+        .await?
+        .unwrap_or_default();
+    let changed = stored != share;
+    if changed {
+        state.put_json(POOL, org_key(org), &share)?;
+    }
+    let pool_key = org_key(&OrgId::new(POOL_ORG));
+    let mut pool_state = state
+        .get_json::<OrgState>(ORGS, &pool_key)
+        .await?
+        .unwrap_or_default();
+    if !changed && !pool_state.dirty {
+        return Ok(());
+    }
+    let due = pool_state
+        .published_at
+        .is_none_or(|at| now >= at.saturating_add(config.publish_micros()));
+    if !due {
+        if !pool_state.dirty {
+            pool_state.dirty = true;
+            state.put_json(ORGS, pool_key, &pool_state)?;
+        }
+        return Ok(());
+    }
+
+    // category → model → (observations, contributing orgs)
+    let mut pool: BTreeMap<String, BTreeMap<String, (Counts<u16>, u64)>> = BTreeMap::new();
+    scan_all(state, POOL, b"", |key, value| {
+        let Some((member, [])) = take_str(key) else {
+            return Ok(());
+        };
+        if !config.pool.members.contains(member) {
+            return Ok(());
+        }
+        let share: PoolShare = parse(POOL, value)?;
+        for (category, models) in share.observations {
+            for (model, counts) in models {
+                let slot = pool
+                    .entry(category.clone())
+                    .or_default()
+                    .entry(model)
+                    .or_default();
+                slot.0.merge(&counts);
+                slot.1 += 1;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let now_ts = Timestamp::from_micros(now);
+    let routes = pool
+        .into_iter()
+        .filter_map(|(category, models)| {
+            let models: Vec<ModelStats> = models
+                .into_iter()
+                .filter(|(_, (_, orgs))| *orgs >= config.pool.min_orgs)
+                .map(|(model, (counts, orgs))| {
+                    let moments = counts.moments();
+                    ModelStats {
+                        model: ModelName::new(model),
+                        samples: count(moments.count),
+                        success_rate: 0.0,
+                        quality_mean: moments.mean,
+                        quality_variance: moments.variance(),
+                        cost_mean_usd: 0.0,
+                        p95_latency_ms: 0,
+                        error_rate: 0.0,
+                        signals: BTreeMap::from([("orgs".to_owned(), orgs as f64)]),
+                        sources: vec![SourceStats {
+                            source: FeedbackSource::Benchmark,
+                            samples: count(moments.count),
+                            mean: moments.mean,
+                            variance: moments.variance(),
+                        }],
+                        successes: 0,
+                        errors: 0,
+                        regressions: BTreeMap::new(),
+                        latency_samples: 0,
+                    }
+                })
+                .collect();
+            (!models.is_empty()).then(|| RouteEntry {
+                route: RouteName::new(category),
+                baseline_model: ModelName::new(""),
+                mode: RouteMode::Off,
+                canary_percent: None,
+                pinned_model: None,
+                phase: Phase::ZERO,
+                models,
+                constraints_hash: String::new(),
+                route_version: 0,
+            })
+        })
+        .collect();
+    let pool_org = OrgId::new(POOL_ORG);
+    out.emit(
+        &format!("learning-pool/v{version}"),
+        RoutingTableUpdated {
+            envelope: Envelope {
+                event_id: input.event_id(),
+                org: pool_org.clone(),
+                event_time: now_ts,
+                trace_id: input.event.envelope().trace_id.clone(),
+                partition_key: PartitionKey::org(&pool_org),
+            },
+            version,
+            generated_at: now_ts,
+            routes,
+            source_offsets: source_offsets.clone(),
+        },
+    );
+    state.put_json(
+        ORGS,
+        pool_key,
+        &OrgState {
+            published_at: Some(now),
+            version,
+            dirty: false,
+        },
+    )?;
     Ok(())
 }
 

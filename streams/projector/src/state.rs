@@ -19,7 +19,8 @@
 //! | [`OFFSETS`] | `topic code, partition` | that partition | next input offset (u64 BE) |
 //! | [`ROUTES`] | `org, route` | the route's partition of the route topics | `RouteControl` |
 //! | [`ROLLBACK`] | `org, route` | the merge step | `RollbackState` |
-//! | [`ORGS`] | `org` | the merge step | `OrgState` |
+//! | [`ORGS`] | `org` | the merge step | `OrgState` (and the learning pool's, under [`POOL_ORG`]) |
+//! | [`POOL`] | `org` | the merge step | `PoolShare`: what a sharing org puts in the learning pool |
 //!
 //! The window cells of one (org, route, model) are split by partition and merged when a
 //! snapshot is built: that *merge step* reads every partition's state and writes the last two
@@ -60,11 +61,17 @@ pub const ROUTES: Table = Table::new("projector.routes");
 pub const ROLLBACK: Table = Table::new("projector.rollback");
 /// Each org's publishing state.
 pub const ORGS: Table = Table::new("projector.orgs");
+/// Each sharing org's share of the learning pool.
+pub const POOL: Table = Table::new("projector.pool");
 
 /// Every table of the projector.
-pub const TABLES: [Table; 9] = [
-    REQUESTS, EXPIRY, CELLS, HINTS, WATERMARKS, OFFSETS, ROUTES, ROLLBACK, ORGS,
+pub const TABLES: [Table; 10] = [
+    REQUESTS, EXPIRY, CELLS, HINTS, WATERMARKS, OFFSETS, ROUTES, ROLLBACK, ORGS, POOL,
 ];
+
+/// The org the learning pool's snapshots are published as on the `routing-table` topic: not a
+/// valid org id (`switchyard keys create --org` allows `a-z 0-9 - _`), so no org's table.
+pub const POOL_ORG: &str = "*pool";
 
 /// Appends a length-prefixed string component.
 pub(crate) fn push_str(key: &mut Vec<u8>, value: &str) {
@@ -435,6 +442,9 @@ pub(crate) struct ConfiguredFacts {
     pub(crate) canary_percent: Option<Percent>,
     pub(crate) deleted: bool,
     pub(crate) sequence: i64,
+    /// The route's category, when the event names one.
+    #[serde(default)]
+    pub(crate) category: Option<String>,
 }
 
 /// The head of a route's verified constraints chain.
@@ -506,6 +516,17 @@ pub(crate) struct OrgState {
     pub(crate) published_at: Option<i64>,
     /// Its version.
     pub(crate) version: i64,
+    /// For the learning pool: a share changed since the last pool snapshot.
+    #[serde(default)]
+    pub(crate) dirty: bool,
+}
+
+/// What a sharing org puts in the learning pool: its window's quality observations (every
+/// org source merged), per route category and model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PoolShare {
+    /// Category → model → quality histogram.
+    pub(crate) observations: BTreeMap<String, BTreeMap<String, crate::stats::Counts<u16>>>,
 }
 
 #[cfg(test)]

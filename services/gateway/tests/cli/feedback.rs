@@ -372,3 +372,197 @@ async fn feedback_is_normalised_idempotent_and_durable() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The newest routing table of `org` on the log: (route, model) → (admin samples, admin mean).
+async fn admin_signals(
+    dir: &std::path::Path,
+    org: &str,
+) -> anyhow::Result<BTreeMap<(String, String), (i64, f64)>> {
+    let log = EmbeddedLog::open_dir(&dir.join("log"), EmbeddedOptions::default())?;
+    let codec = Codec::new()?;
+    let mut newest = None;
+    for p in 0..log.partitions(Topic::RoutingTable) {
+        let w = log.watermarks(Topic::RoutingTable, p).await?;
+        for r in log.read(Topic::RoutingTable, p, w.start, 100_000).await? {
+            if let Event::RoutingTableUpdated(table) = codec.decode(&r.value)?
+                && table.envelope.org.as_str() == org
+            {
+                newest = Some(table);
+            }
+        }
+    }
+    log.close().await?;
+    let mut out = BTreeMap::new();
+    for route in newest.context("a routing table for the org")?.routes {
+        for stats in route.models {
+            if let Some(admin) = stats
+                .sources
+                .iter()
+                .find(|s| s.source == FeedbackSource::Admin)
+            {
+                out.insert(
+                    (
+                        route.route.as_str().to_owned(),
+                        stats.model.as_str().to_owned(),
+                    ),
+                    (admin.samples, admin.mean),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_rate_a_model_on_a_route() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let user_key = create_key(dir.path(), "acme", false)?;
+    let admin_key = create_key(dir.path(), "acme", true)?;
+    let other_admin = create_key(dir.path(), "acme", true)?;
+    let server = Server::start(dir.path(), &["serve"])?;
+
+    let rating = json!({"route": "default", "model": "demo/small", "score": 0.2});
+    // Admin keys only, whatever the source says; OpenAI-shaped 403.
+    for body in [
+        rating.clone(),
+        json!({"route": "default", "model": "demo/small", "score": 0.2, "source": "admin"}),
+    ] {
+        let (status, error) = post(&server, Some(&user_key), &body, &[])?;
+        ensure!(
+            status == 403
+                && error["error"]["code"] == "insufficient_permissions"
+                && error["error"]["type"] == "invalid_request_error"
+                && error["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("admin key")),
+            "{status} {error}"
+        );
+    }
+    let first = accepted(&server, Some(&admin_key), &rating)?;
+    ensure!(
+        first["target"] == json!({"kind": "pair", "route": "default", "model": "demo/small"})
+            && first["source"] == "admin"
+            && close(&first["score"], 0.2),
+        "{first}"
+    );
+    // Idempotent per (pair, source, key): a changed mind keeps the id; another key, another
+    // model or another org is other feedback.
+    let changed = accepted(
+        &server,
+        Some(&admin_key),
+        &json!({"route": "default", "model": "demo/small", "score": 4, "scale": "stars"}),
+    )?;
+    ensure!(
+        changed["id"] == first["id"] && close(&changed["score"], 0.75),
+        "{changed}"
+    );
+    let second = accepted(
+        &server,
+        Some(&other_admin),
+        &json!({"route": "default", "model": "demo/small", "score": 0.25}),
+    )?;
+    ensure!(second["id"] != first["id"], "{second}");
+    let baseline = accepted(
+        &server,
+        Some(&admin_key),
+        &json!({"route": "default", "model": "demo/large", "score": 1}),
+    )?;
+    ensure!(baseline["id"] != first["id"], "{baseline}");
+    // Keyless callers are not admins for feedback (as for the `admin` source).
+    let (status, _) = post(&server, None, &rating, &[])?;
+    ensure!(status == 403, "anonymous: {status}");
+
+    // Bad input.
+    let cases: [(&str, u16, Option<&str>); 7] = [
+        (
+            r#"{"route": "nope", "model": "demo/small", "score": 1}"#,
+            404,
+            Some("route"),
+        ),
+        (
+            r#"{"route": "default", "model": "demo/tiny", "score": 1}"#,
+            400,
+            Some("model"),
+        ),
+        (r#"{"route": "default", "score": 1}"#, 400, Some("model")),
+        (r#"{"model": "demo/small", "score": 1}"#, 400, Some("route")),
+        (
+            r#"{"route": "default", "model": "demo/small"}"#,
+            400,
+            Some("score"),
+        ),
+        (
+            r#"{"route": "default", "model": "demo/small", "score": 1, "source": "user"}"#,
+            400,
+            Some("source"),
+        ),
+        (
+            r#"{"route": "default", "model": "demo/small", "id": "r", "score": 1}"#,
+            400,
+            Some("id"),
+        ),
+    ];
+    for (body, status, param) in cases {
+        refused(&server, Some(&admin_key), body, status, param)?;
+    }
+
+    // The projector folds the ratings into the pair's admin signal: the newest rating per key,
+    // both keys, nothing on the models nobody rated.
+    let expected = (2, (0.75 + 0.25) / 2.0);
+    // Snapshots are throttled by event time (500 ms): a few chat requests of the org, spaced
+    // out, move it on so the last ratings are published.
+    let auth = format!("Bearer {admin_key}");
+    let chat =
+        json!({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        let (status, _, text) = http_with(
+            server.addr,
+            "POST",
+            "/v1/chat/completions",
+            Some(&chat),
+            &[("authorization", &auth)],
+        )?;
+        ensure!(status == 200, "{text}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (status, _) = server.terminate()?;
+    ensure!(status.success());
+    let signals = admin_signals(dir.path(), "acme").await?;
+    let small = signals
+        .get(&("default".to_owned(), "demo/small".to_owned()))
+        .copied()
+        .context("an admin signal for (default, demo/small)")?;
+    ensure!(
+        small.0 == expected.0 && (small.1 - expected.1).abs() < 1e-9,
+        "{signals:?}"
+    );
+    ensure!(
+        signals.get(&("default".to_owned(), "demo/large".to_owned())) == Some(&(1, 1.0)),
+        "{signals:?}"
+    );
+    ensure!(
+        !signals.contains_key(&("default".to_owned(), "demo/medium".to_owned())),
+        "{signals:?}"
+    );
+
+    // On the log: pair targets, keyed by the route, model named.
+    let events = recorded(dir.path()).await?;
+    let pairs: Vec<&FeedbackSubmitted> = events
+        .iter()
+        .filter(|e| matches!(e.target, Target::Pair { .. }))
+        .collect();
+    ensure!(pairs.len() == 4, "{pairs:#?}");
+    for event in pairs {
+        ensure!(event.source == FeedbackSource::Admin);
+        ensure!(event.envelope.partition_key.as_str() == "pair/default");
+        ensure!(
+            event
+                .route
+                .as_ref()
+                .is_some_and(|r| r.as_str() == "default")
+        );
+        ensure!(event.model.is_some());
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 mod support;
 
 mod pairs;
+mod pool;
 mod rollback;
 mod router;
 mod runtime;
