@@ -816,19 +816,31 @@ fn each_trace_of_a_signed_batch_verifies_alone() {
 
             let mut changed = t.clone();
             changed.served_model = switchyard_events::ModelName::new("p/forged");
-            assert!(key.verify(&changed).is_err(), "size {n}: a changed trace fails");
+            assert!(
+                key.verify(&changed).is_err(),
+                "size {n}: a changed trace fails"
+            );
             let mut dropped = t.clone();
             dropped.signature_proof = None;
-            assert!(key.verify(&dropped).is_err(), "size {n}: without its proof it fails");
+            assert!(
+                key.verify(&dropped).is_err(),
+                "size {n}: without its proof it fails"
+            );
             if n > 1 {
                 let mut moved = t.clone();
                 moved.signature_proof = batch[(i + 1) % n].signature_proof.clone();
-                assert!(key.verify(&moved).is_err(), "size {n}: another trace's proof fails");
+                assert!(
+                    key.verify(&moved).is_err(),
+                    "size {n}: another trace's proof fails"
+                );
                 let mut forged = t.clone();
                 if let Some(p) = forged.signature_proof.as_mut() {
                     p.path[0] = "00".repeat(32);
                 }
-                assert!(key.verify(&forged).is_err(), "size {n}: a forged proof fails");
+                assert!(
+                    key.verify(&forged).is_err(),
+                    "size {n}: a forged proof fails"
+                );
             }
         }
     }
