@@ -748,7 +748,10 @@ fn sink_writes_under_the_data_dir_by_default_and_to_s3_when_configured() {
     else {
         panic!("not S3: {:?}", config.sink.target);
     };
-    assert_eq!((bucket.as_str(), prefix.as_str()), ("bucket", "some/prefix"));
+    assert_eq!(
+        (bucket.as_str(), prefix.as_str()),
+        ("bucket", "some/prefix")
+    );
     assert_eq!(endpoint.as_deref(), Some("http://127.0.0.1:9000"));
     assert_eq!(secret_access_key.as_deref(), Some("hush"));
     assert!(!format!("{:?}", config.sink).contains("hush"));
