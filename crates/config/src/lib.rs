@@ -40,6 +40,7 @@ mod raw;
 mod routing;
 mod sink;
 mod validate;
+mod webhooks;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,7 @@ pub use validate::{
     SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
     resolve_data_dir,
 };
+pub use webhooks::{RawWebhookTarget, RawWebhooks, WebhookTarget, WebhooksConfig};
 
 /// The compiled-in defaults: the complete, commented single-node configuration.
 pub const DEFAULT_TOML: &str = include_str!("../default.toml");

@@ -38,6 +38,8 @@ pub struct RawConfig {
     pub routing: RawRouting,
     /// `[judge]`: the LLM-as-judge processor.
     pub judge: crate::judge::RawJudge,
+    /// `[webhooks]`: decision batches POSTed to per-org endpoints.
+    pub webhooks: crate::webhooks::RawWebhooks,
     /// `[sink]`: the Parquet sink.
     pub sink: crate::sink::RawSink,
     /// `[orgs.<org>]`: per-org settings.

@@ -41,6 +41,8 @@ pub struct Config {
     pub routing: RoutingConfig,
     /// `[judge]`: the LLM-as-judge processor.
     pub judge: crate::JudgeConfig,
+    /// `[webhooks]`: decision batches POSTed to per-org endpoints.
+    pub webhooks: crate::WebhooksConfig,
     /// `[sink]`: the Parquet sink.
     pub sink: crate::SinkConfig,
     /// `[orgs.<org>]`, by org.
@@ -253,6 +255,7 @@ impl RawConfig {
         let data_dir = resolve_data_dir(self.data_dir.as_deref(), platform)?;
         let routing = self.routing.validate(&data_dir)?;
         let judge = self.judge.validate()?;
+        let webhooks = self.webhooks.validate()?;
         let sink = self.sink.validate(&data_dir)?;
         let (orgs, learning_pool) = crate::orgs::validate(self.orgs, self.learning_pool)?;
         Ok(Config {
@@ -312,6 +315,7 @@ impl RawConfig {
                 routes
             },
             judge,
+            webhooks,
             sink,
             orgs,
             learning_pool,

@@ -200,6 +200,8 @@ pub enum StreamName {
     Regression,
     /// The decisions read model (`GET /v1/decisions`): traces joined with outcomes and feedback.
     Decisions,
+    /// The webhook export: decision batches POSTed to `[webhooks.orgs.<org>]`, HMAC-signed.
+    Webhook,
 }
 
 impl StreamName {
@@ -209,6 +211,7 @@ impl StreamName {
             StreamName::Judge => "judge",
             StreamName::Regression => "regression",
             StreamName::Decisions => "decisions",
+            StreamName::Webhook => "webhook",
         }
     }
 }

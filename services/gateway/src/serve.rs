@@ -212,6 +212,19 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("config error: the projector: {e}"))?;
         spawn_processor(&supervisor, "projector", projector, deps(), &shutdown);
     }
+    if runs(StreamName::Webhook) && !config.webhooks.orgs.is_empty() {
+        let (log, codec, webhooks, stop) = (
+            log.clone(),
+            Arc::clone(&codec),
+            config.webhooks.clone(),
+            shutdown.clone(),
+        );
+        supervisor.spawn("stream:webhook", async move {
+            switchyard_webhook::run(log, codec, webhooks, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
     if runs(StreamName::Judge) && config.judge.enabled {
         let (catalog, providers) = build_providers(&config)?;
         let judge =
