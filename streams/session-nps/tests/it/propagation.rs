@@ -17,6 +17,7 @@ fn requests(events: &[switchyard_events::FeedbackSubmitted]) -> Vec<String> {
         .map(|e| match &e.target {
             Target::Request { request_id } => request_id.as_str().to_owned(),
             Target::Session { session_id } => format!("session:{session_id}"),
+            Target::Pair { route, model } => format!("pair:{route}/{model}"),
         })
         .collect();
     out.sort();
