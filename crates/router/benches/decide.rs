@@ -27,6 +27,11 @@ use switchyard_router::{
     SourceStat, TraceIds, build_trace, decide,
 };
 
+/// The binary's allocator (services/gateway/src/main.rs), so the benchmark allocates as
+/// production does.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Fixture {
     /// The shipped catalog plus the benchmark's models: lookups cost what they cost in
     /// production.
