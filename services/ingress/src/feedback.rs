@@ -647,11 +647,15 @@ fn log_unavailable(detail: &str) -> ApiError {
     }
 }
 
-/// Appends the event through the node's writer and waits until it is durable.
-async fn append(writer: Option<&ControlWriter>, event: FeedbackSubmitted) -> Result<(), ApiError> {
+/// Appends the event through the node's writer and waits until it is durable; returns where it
+/// landed on the log.
+async fn append(
+    writer: Option<&ControlWriter>,
+    event: FeedbackSubmitted,
+) -> Result<switchyard_log::Position, ApiError> {
     let writer = writer.ok_or_else(|| log_unavailable("this node has no event-log writer"))?;
     match writer.append(&Event::FeedbackSubmitted(event)).await {
-        Ok(_) => Ok(()),
+        Ok(position) => Ok(position),
         Err(ControlError::Encode(e)) => {
             // A validated event that does not encode is a bug, not the client's doing.
             tracing::error!(error = %e, "a feedback event does not encode");
@@ -683,7 +687,7 @@ pub(crate) async fn submit(request: ApiRequest<Value>) -> Result<Json<Value>, Ap
     let Submission { subject, score } = parse(&body, &caller)?;
     let subject = resolve(&gateway, &caller, &headers, subject).await?;
     let event = event_of(&gateway, &caller, subject, score);
-    let answer = serde_json::json!({
+    let mut answer = serde_json::json!({
         "id": event.feedback_id.as_str(),
         "object": "feedback",
         "target": event.target,
@@ -693,7 +697,14 @@ pub(crate) async fn submit(request: ApiRequest<Value>) -> Result<Json<Value>, Ap
         "score": event.normalized_score.get(),
         "accepted": true,
     });
-    append(gateway.plane.writer(), event).await?;
+    let position = append(gateway.plane.writer(), event).await?;
+    // Where the event is on the log: a routing table whose `source_offsets` reach it
+    // (`GET /v1/routing/table`) has folded it.
+    answer["log"] = serde_json::json!({
+        "topic": position.topic.name(),
+        "partition": position.partition,
+        "offset": position.offset,
+    });
     Ok(Json(answer))
 }
 

@@ -28,6 +28,7 @@ pub mod publish;
 pub mod routes;
 pub mod routing;
 pub mod sql;
+mod table;
 mod traces;
 
 use std::sync::Arc;
@@ -118,6 +119,7 @@ pub fn router(state: AppState, config: &IngressConfig) -> Router {
         .route("/v1/feedback", axum::routing::post(feedback::submit))
         .route("/v1/keys", get(traces::keys))
         .route("/v1/routing/explain", axum::routing::post(traces::explain))
+        .route("/v1/routing/table", get(table::get))
         .route("/v1/decisions", get(traces::list))
         .route("/v1/decisions/{id}", get(traces::get))
         .route("/v1/export/decisions", get(export::decisions))

@@ -31,6 +31,22 @@ pub struct RouterState {
     pub rules: Vec<switchyard_config::RouteRule>,
     /// The shared learning pool: the priors of the orgs that share (none by default).
     pub pool: crate::pool::LearningPool,
+    /// What each org's applied snapshot folded, and when this node applied it
+    /// (`GET /v1/routing/table`).
+    pub applied: ArcSwap<std::collections::BTreeMap<String, Arc<AppliedTable>>>,
+}
+
+/// An org's routing table as this node applied it: which inputs it folded, and when.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AppliedTable {
+    /// The snapshot's version.
+    pub version: i64,
+    /// Newest event time folded (microseconds).
+    pub generated_at: i64,
+    /// When this node swapped it in (its clock, microseconds).
+    pub applied_at: i64,
+    /// `topic/partition` → last offset folded.
+    pub source_offsets: std::collections::BTreeMap<String, i64>,
 }
 
 impl std::fmt::Debug for RouterState {
@@ -52,7 +68,23 @@ impl RouterState {
             default_lang: Lang::parse(&routing.default_language).unwrap_or_default(),
             rules: routing.rules.clone(),
             pool: crate::pool::LearningPool::default(),
+            applied: ArcSwap::default(),
         }
+    }
+
+    /// Records that `snapshot` was applied at `now` (microseconds).
+    pub fn note_applied(&self, snapshot: &RoutingTableUpdated, now: i64) {
+        let mut next = std::collections::BTreeMap::clone(&self.applied.load());
+        next.insert(
+            snapshot.envelope.org.as_str().to_owned(),
+            Arc::new(AppliedTable {
+                version: snapshot.version,
+                generated_at: snapshot.generated_at.as_micros(),
+                applied_at: now,
+                source_offsets: snapshot.source_offsets.clone(),
+            }),
+        );
+        self.applied.store(Arc::new(next));
     }
 
     /// Returns the state with the shared learning pool of `[orgs.*]` and `[learning_pool]`.
@@ -162,6 +194,7 @@ pub async fn follow_routing_table<L: EventLog>(
                 Ok(Event::RoutingTableUpdated(snapshot)) => {
                     state.router.apply_snapshot(&snapshot);
                     let now = state.clock.now_micros();
+                    state.router.note_applied(&snapshot, now);
                     let stale = u64::try_from(now - snapshot.generated_at.as_micros()).unwrap_or(0);
                     metrics
                         .routing_table()
