@@ -526,6 +526,38 @@ async fn admins_rate_a_model_on_a_route() -> anyhow::Result<()> {
         ensure!(status == 200, "{text}");
     }
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The routing table this node applied has folded the last rating: its feedback offset
+    // reaches the rating's position on the log.
+    let log = &second["log"];
+    ensure!(log["topic"] == "feedback", "{second}");
+    let partition = log["partition"].as_u64().context("log.partition")?;
+    let offset = log["offset"].as_i64().context("log.offset")?;
+    let (status, _, text) = http_with(
+        server.addr,
+        "GET",
+        "/v1/routing/table",
+        None,
+        &[("authorization", &auth)],
+    )?;
+    ensure!(status == 200, "{text}");
+    let table: Value = serde_json::from_str(&text)?;
+    ensure!(
+        table["org"] == "acme"
+            && table["version"].as_i64().is_some_and(|v| v > 0)
+            && table["applied_at"].as_i64().is_some()
+            && table["source_offsets"][format!("feedback/{partition}")]
+                .as_i64()
+                .is_some_and(|o| o >= offset),
+        "{table} vs {log}"
+    );
+    // Another org has no table yet.
+    let (status, _, text) = http_with(server.addr, "GET", "/v1/routing/table", None, &[])?;
+    ensure!(status == 200, "{text}");
+    let empty: Value = serde_json::from_str(&text)?;
+    ensure!(
+        empty["org"] == "default" && empty["version"] == 0,
+        "{empty}"
+    );
     let (status, _) = server.terminate()?;
     ensure!(status.success());
     let signals = admin_signals(dir.path(), "acme").await?;
