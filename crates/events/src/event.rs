@@ -844,6 +844,10 @@ pub struct ApiKeyCreated {
     pub default_route: Option<RouteName>,
     /// A label.
     pub label: Option<String>,
+    /// Requests per minute the key may make; `None` = unlimited (added in v2).
+    pub requests_per_minute: Option<i64>,
+    /// Tokens per minute the key may use; `None` = unlimited (added in v2).
+    pub tokens_per_minute: Option<i64>,
 }
 
 /// An API key was revoked (topic `control`).
@@ -976,7 +980,7 @@ events! {
     RouteUnpinned => { topic: Pins, latest: 1, snake: "route_unpinned" },
     ConstraintsChanged => { topic: Constraints, latest: 1, snake: "constraints_changed" },
     RoutingTableUpdated => { topic: RoutingTable, latest: 2, snake: "routing_table_updated" },
-    ApiKeyCreated => { topic: Control, latest: 1, snake: "api_key_created" },
+    ApiKeyCreated => { topic: Control, latest: 2, snake: "api_key_created" },
     ApiKeyRevoked => { topic: Control, latest: 1, snake: "api_key_revoked" },
     RouteConfigured => { topic: Control, latest: 1, snake: "route_configured" },
 }

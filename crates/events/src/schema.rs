@@ -90,6 +90,11 @@ const SOURCES: &[Source] = sources![
         "avro/api_key_created/ApiKeyCreated.v1.avsc"
     ),
     (
+        ApiKeyCreated,
+        2,
+        "avro/api_key_created/ApiKeyCreated.v2.avsc"
+    ),
+    (
         ApiKeyRevoked,
         1,
         "avro/api_key_revoked/ApiKeyRevoked.v1.avsc"

@@ -1000,7 +1000,9 @@ avro_record!(ApiKeyCreated {
     key_hash,
     admin,
     default_route,
-    label
+    label,
+    requests_per_minute,
+    tokens_per_minute
 });
 
 avro_record!(ApiKeyRevoked {

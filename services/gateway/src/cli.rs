@@ -232,6 +232,12 @@ pub enum KeysCommand {
         /// A label to recognise the key by.
         #[arg(long)]
         label: Option<String>,
+        /// Requests per minute the key may make (unlimited when not given).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        rpm: Option<u64>,
+        /// Tokens (prompt + completion) per minute the key may use (unlimited when not given).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        tpm: Option<u64>,
     },
     /// List API keys (ids and owners, never secrets).
     List,
@@ -275,7 +281,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             admin,
             default_route,
             label,
-        })) => crate::keys::create(&config, &org, admin, default_route, label).await,
+            rpm,
+            tpm,
+        })) => {
+            let limits = switchyard_ingress::limits::KeyLimits {
+                requests_per_minute: rpm,
+                tokens_per_minute: tpm,
+            };
+            crate::keys::create(&config, &org, admin, default_route, label, limits).await
+        }
         Some(Command::Keys(KeysCommand::List)) => crate::keys::list(&config).await,
         Some(Command::Sim(args)) => crate::sim::run(&config, &args).await,
         Some(Command::Export(ExportCommand::Verify { file, json })) => {

@@ -15,6 +15,7 @@ use switchyard_events::{
     RouteName, Timestamp, TraceId,
 };
 use switchyard_ingress::control::{KeyInfo, load_keys};
+use switchyard_ingress::limits::KeyLimits;
 use switchyard_log::{EventLog, LogError, Record};
 use switchyard_runtime::{Clock, SystemClock};
 
@@ -44,6 +45,7 @@ pub fn new_key(
     admin: bool,
     default_route: Option<String>,
     label: Option<String>,
+    limits: KeyLimits,
 ) -> anyhow::Result<(Event, String)> {
     validate_org(org)?;
     let key_id = ApiKeyId::new(format!("key_{}", random_hex(8)));
@@ -62,6 +64,10 @@ pub fn new_key(
         admin,
         default_route: default_route.map(RouteName::new),
         label,
+        requests_per_minute: limits
+            .requests_per_minute
+            .and_then(|n| i64::try_from(n).ok()),
+        tokens_per_minute: limits.tokens_per_minute.and_then(|n| i64::try_from(n).ok()),
     });
     Ok((event, secret))
 }
@@ -112,8 +118,9 @@ pub async fn create(
     admin: bool,
     default_route: Option<String>,
     label: Option<String>,
+    limits: KeyLimits,
 ) -> anyhow::Result<()> {
-    let (event, secret) = new_key(org, admin, default_route, label)?;
+    let (event, secret) = new_key(org, admin, default_route, label, limits)?;
     append_control(config, &event).await?;
     let Event::ApiKeyCreated(created) = &event else {
         bail!("internal: not a key event")

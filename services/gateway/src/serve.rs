@@ -518,6 +518,7 @@ fn build_gateway(
         router,
         decisions: Some(switchyard_decisions::DecisionQueries::new(store.clone())),
         mirrors: switchyard_ingress::mirror::Mirrors::new(metrics.clone()),
+        limits: switchyard_ingress::limits::RateLimiter::default(),
     };
     Ok((gateway, rx))
 }

@@ -56,6 +56,10 @@ struct Context {
     served: ModelInfo,
     /// Every provider call made for this request, in order.
     attempts: Vec<Attempt>,
+    /// The tokens reserved against the key's tokens-per-minute limit and when (µs), settled
+    /// against the real usage when the response completes; `None` for a shadow mirror, which
+    /// the caller did not ask for.
+    reserved: Option<(u64, i64)>,
 }
 
 pub(crate) fn gateway_of(state: &AppState) -> Result<Arc<Gateway>, ApiError> {
@@ -277,6 +281,12 @@ struct Outcome {
 
 fn completed_event(ctx: &Context, outcome: Outcome) -> ResponseCompleted {
     let latency_ms = ctx.started.elapsed().as_millis() as i64;
+    // A failure without usage keeps its reservation: the upstream may have billed it.
+    if let (Some((reserved, at)), Some(u)) = (ctx.reserved, outcome.usage.as_ref()) {
+        ctx.gateway
+            .limits
+            .settle(&ctx.caller.key_id, reserved, u.total_tokens, at);
+    }
     let usage = outcome.usage.unwrap_or_default();
     let cost = ctx.served.cost_usd(&usage).and_then(|c| Usd::new(c).ok());
     let mut attempts = ctx.attempts.clone();
@@ -546,6 +556,16 @@ pub(crate) async fn chat_completions(
     let headers = &headers;
     validate(&req)?;
     let decision = gateway.decide(&caller, headers, &req)?;
+    let reserve =
+        decision.needs.input_tokens + decision.policy.learning.output_tokens(&decision.needs);
+    let admitted_at = gateway.clock.now_micros();
+    let limits = gateway.plane.key_limits(&caller.key_id);
+    if let Err(limited) = gateway
+        .limits
+        .admit(&caller.key_id, limits, reserve, admitted_at)
+    {
+        return Ok((*limited).into_response());
+    }
     let request_id = RequestId::new(format!("chatcmpl-{}", EventId::now_v7().as_uuid().simple()));
     let ctx = Context {
         session: header_str(headers, SESSION_HEADER).map(SessionId::new),
@@ -557,6 +577,7 @@ pub(crate) async fn chat_completions(
         gateway: Arc::clone(&gateway),
         started: Instant::now(),
         attempts: Vec::new(),
+        reserved: limits.is_limited().then_some((reserve, admitted_at)),
     };
     gateway
         .publisher
@@ -617,6 +638,7 @@ fn mirror_of(ctx: &Context, req: &ChatRequest) -> Option<Mirror> {
             started: Instant::now(),
             served: model.clone(),
             attempts: Vec::new(),
+            reserved: None,
         },
         req,
     })

@@ -74,6 +74,9 @@ pub struct KeyInfo {
     pub created_at: Timestamp,
     /// Whether the key was revoked.
     pub revoked: bool,
+    /// Requests and tokens per minute (unlimited when unset).
+    #[serde(default)]
+    pub limits: crate::limits::KeyLimits,
 }
 
 /// The folded API keys.
@@ -99,6 +102,14 @@ impl KeyTable {
                         label: e.label.clone(),
                         created_at: e.envelope.event_time,
                         revoked: false,
+                        limits: crate::limits::KeyLimits {
+                            requests_per_minute: e
+                                .requests_per_minute
+                                .and_then(|n| u64::try_from(n).ok()),
+                            tokens_per_minute: e
+                                .tokens_per_minute
+                                .and_then(|n| u64::try_from(n).ok()),
+                        },
                     },
                 );
             }
@@ -707,6 +718,16 @@ impl ControlPlane {
             .keys
             .read()
             .map(|k| k.clone())
+            .unwrap_or_default()
+    }
+
+    /// Returns a key's rate limits (none for an unknown key or the anonymous caller).
+    pub fn key_limits(&self, key_id: &ApiKeyId) -> crate::limits::KeyLimits {
+        self.inner
+            .keys
+            .read()
+            .ok()
+            .and_then(|keys| keys.by_id.get(key_id).map(|k| k.limits))
             .unwrap_or_default()
     }
 

@@ -17,9 +17,17 @@ pub(crate) async fn embeddings(
 ) -> Result<Response, ApiError> {
     let ApiRequest {
         gateway,
+        caller,
         body: mut req,
         ..
     } = request;
+    // Counted against the key's limits: the request now, its tokens once the upstream reports
+    // them (an embedding's usage is its input, known only then).
+    let admitted_at = gateway.clock.now_micros();
+    let limits = gateway.plane.key_limits(&caller.key_id);
+    if let Err(limited) = gateway.limits.admit(&caller.key_id, limits, 0, admitted_at) {
+        return Ok((*limited).into_response());
+    }
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -53,6 +61,11 @@ pub(crate) async fn embeddings(
         .embed(model.upstream_name(), &req)
         .await
         .map_err(|e| provider_error(&e))?;
+    if limits.is_limited() {
+        gateway
+            .limits
+            .settle(&caller.key_id, 0, response.usage.total_tokens, admitted_at);
+    }
     let data: Vec<Value> = response
         .data
         .iter()

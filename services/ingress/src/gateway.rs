@@ -56,6 +56,8 @@ pub struct Gateway {
     pub decisions: Option<switchyard_decisions::DecisionQueries<switchyard_store::EmbeddedStore>>,
     /// Shadow mirroring: the per-(org, route) UTC-day spend against `mirror_daily_cap_usd`.
     pub mirrors: crate::mirror::Mirrors,
+    /// Per-key requests and tokens per minute.
+    pub limits: crate::limits::RateLimiter,
 }
 
 /// The models the router may pick: catalog rows whose provider is configured.

@@ -21,6 +21,7 @@ mod extract;
 pub mod feedback;
 pub mod gateway;
 mod health;
+pub mod limits;
 pub mod mirror;
 mod models;
 pub mod pool;

@@ -561,6 +561,7 @@ prop_compose! {
         admin in any::<bool>(),
         default_route in option::of(route()),
         label in option::of(text()),
+        limits in (option::of(any::<i64>()), option::of(any::<i64>())),
     ) -> ApiKeyCreated {
         ApiKeyCreated {
             envelope,
@@ -569,6 +570,8 @@ prop_compose! {
             admin,
             default_route,
             label,
+            requests_per_minute: limits.0,
+            tokens_per_minute: limits.1,
         }
     }
 }

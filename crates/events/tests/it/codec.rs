@@ -35,6 +35,10 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
             e.signature_proof = None;
         }
         Event::RouteDecided(e) if version < 3 => e.signature_proof = None,
+        Event::ApiKeyCreated(e) if version < 2 => {
+            e.requests_per_minute = None;
+            e.tokens_per_minute = None;
+        }
         Event::RoutingTableUpdated(e) if version < 2 => {
             for route in &mut e.routes {
                 route.constraints_hash = String::new();

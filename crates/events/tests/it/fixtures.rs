@@ -297,6 +297,8 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             admin: false,
             default_route: Some(RouteName::new("support")),
             label: Some("support widget".into()),
+            requests_per_minute: Some(600),
+            tokens_per_minute: None,
         }
         .into(),
         EventKind::ApiKeyRevoked => ApiKeyRevoked {

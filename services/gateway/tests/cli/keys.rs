@@ -2,7 +2,7 @@
 
 use anyhow::ensure;
 
-use crate::{Server, run};
+use crate::{Server, http_with, run};
 
 fn last_line(out: &std::process::Output) -> anyhow::Result<String> {
     let stdout = String::from_utf8(out.stdout.clone())?;
@@ -111,5 +111,89 @@ fn keys_create_rejects_a_bad_org_with_one_clear_line() -> anyhow::Result<()> {
         stderr.lines().count() == 1 && stderr.contains("--org"),
         "{stderr}"
     );
+    Ok(())
+}
+
+/// `--rpm` and `--tpm` limit a key as OpenAI limits one: a 429 of type `requests` or `tokens`
+/// with `retry-after` and the `x-ratelimit-*` headers, and no `x-should-retry: false` (waiting
+/// helps). Other keys of the same org are not affected.
+#[test]
+fn a_key_over_its_limits_gets_openais_429_and_other_keys_do_not() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let key = |extra: &[&str]| -> anyhow::Result<String> {
+        let mut args = vec!["keys", "create", "--org", "acme"];
+        args.extend_from_slice(extra);
+        let out = run(dir.path(), &args)?;
+        ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        last_line(&out)
+    };
+    let rpm2 = key(&["--rpm", "2"])?;
+    let tpm = key(&["--tpm", "300"])?;
+    let free = key(&[])?;
+    let bad = run(
+        dir.path(),
+        &["keys", "create", "--org", "acme", "--rpm", "0"],
+    )?;
+    ensure!(
+        !bad.status.success() && String::from_utf8(bad.stderr)?.contains("--rpm"),
+        "a zero limit is refused, naming the flag"
+    );
+
+    let server = Server::start(dir.path(), &["serve"])?;
+    let call = |key: &str, max_tokens: u32| {
+        let body = format!(
+            r#"{{"model":"demo/small","max_tokens":{max_tokens},"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        http_with(
+            server.addr,
+            "POST",
+            "/v1/chat/completions",
+            Some(&body),
+            &[("authorization", &format!("Bearer {key}"))],
+        )
+    };
+    for _ in 0..2 {
+        let (status, _, body) = call(&rpm2, 16)?;
+        ensure!(status == 200, "{status} {body}");
+    }
+    let (status, head, body) = call(&rpm2, 16)?;
+    ensure!(status == 429, "third request in a minute: {status} {body}");
+    let error: serde_json::Value = serde_json::from_str(&body)?;
+    ensure!(
+        error["error"]["type"] == "requests" && error["error"]["code"] == "rate_limit_exceeded",
+        "{body}"
+    );
+    let head = head.to_ascii_lowercase();
+    for header in [
+        "retry-after:",
+        "x-ratelimit-limit-requests: 2",
+        "x-ratelimit-remaining-requests: 0",
+        "x-ratelimit-reset-requests:",
+    ] {
+        ensure!(head.contains(header), "{header} missing in {head}");
+    }
+    ensure!(!head.contains("x-should-retry"), "{head}");
+    for _ in 0..4 {
+        let (status, _, body) = call(&free, 16)?;
+        ensure!(
+            status == 200,
+            "an unlimited key of the same org: {status} {body}"
+        );
+    }
+
+    // Tokens: a request reserves its prompt plus max_tokens; 1000 cannot fit in 300 a minute,
+    // 100 can, and the real usage (smaller than the reservation) is what stays counted.
+    let (status, _, body) = call(&tpm, 1000)?;
+    ensure!(status == 429, "{status} {body}");
+    let error: serde_json::Value = serde_json::from_str(&body)?;
+    ensure!(error["error"]["type"] == "tokens", "{body}");
+    for _ in 0..3 {
+        let (status, _, body) = call(&tpm, 100)?;
+        ensure!(status == 200, "{status} {body}");
+    }
     Ok(())
 }
