@@ -89,6 +89,11 @@ sim: release ## The routing simulator (../shared/sim) against the real router an
 	python3 ../shared/sim/routing_sim.py run --world $(or $(WORLD),frugal10) \
 	  --router-cmd "$(CARGO_TARGET_DIR)/release/switchyard sim $(SIM_FLAGS)" --router-name switchyard
 
+.PHONY: bench-feedback
+bench-feedback: ## Feedback accepted -> routing table applied at ingress, 1k feedback/s on serve (p50/p99)
+	cargo build --release -p switchyard
+	cargo run --release -p switchyard --example feedback_loop
+
 .PHONY: bench-gateway
 bench-gateway: ## Gateway overhead vs direct, LiteLLM and Portkey (../shared/bench; ~6 min, installs peers)
 	scripts/bench-gateway.sh
