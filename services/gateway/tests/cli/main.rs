@@ -13,6 +13,7 @@ mod routes;
 mod routing;
 mod server;
 mod upstream;
+mod webhook;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
