@@ -162,6 +162,7 @@ fn start(data_dir: &std::path::Path) -> Result<Server> {
 /// A feedback the server accepted: where it is on the log, and when the client got the 200.
 #[derive(Debug, Clone, Copy)]
 struct Accepted {
+    index: u64,
     partition: u64,
     offset: i64,
     at: i64,
@@ -173,6 +174,9 @@ struct Applied {
     applied_at: i64,
     offsets: BTreeMap<u64, i64>,
 }
+
+/// Seconds of unmeasured feedback sent after the measured window.
+const TAIL_SECS: u64 = 2;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -262,8 +266,15 @@ async fn main() -> Result<()> {
     };
 
     // Open-loop feedback at `rate`/s: a dispatcher schedules, `connections` workers send.
-    let total = rate * secs;
-    eprintln!("bench-feedback: {total} feedback at {rate}/s over {connections} connections");
+    // The measured feedback, then a tail of `TAIL_SECS` more at the same rate: snapshots are
+    // throttled by event time, so the inputs of the last interval before traffic stops wait for
+    // the next input (see streams/projector); the tail keeps every measured feedback followed
+    // by traffic, as in steady state.
+    let measured = rate * secs;
+    let total = rate * (secs + TAIL_SECS);
+    eprintln!(
+        "bench-feedback: {measured} feedback at {rate}/s over {connections} connections (+{TAIL_SECS} s unmeasured tail)"
+    );
     let (tx, rx) = async_channel(connections * 4);
     let accepted = Arc::new(Mutex::new(Vec::<Accepted>::with_capacity(total as usize)));
     let mut workers = Vec::new();
@@ -286,6 +297,7 @@ async fn main() -> Result<()> {
                 ensure!(status == 200, "feedback: {status} {text}");
                 let answer: Value = serde_json::from_str(&text)?;
                 accepted.lock().await.push(Accepted {
+                    index: i,
                     partition: answer["log"]["partition"]
                         .as_u64()
                         .context("log.partition")?,
@@ -308,13 +320,19 @@ async fn main() -> Result<()> {
     for worker in workers {
         worker.await??;
     }
-    let elapsed = started.elapsed();
+    let elapsed = started.elapsed().mul_f64(measured as f64 / total as f64);
     // Give the last feedback time to be folded and applied, then stop polling.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     poller.await??;
 
-    let accepted = accepted.lock().await.clone();
+    let accepted: Vec<Accepted> = accepted
+        .lock()
+        .await
+        .iter()
+        .filter(|a| a.index < measured)
+        .copied()
+        .collect();
     let applied = applied.lock().await.clone();
     let mut latencies = Vec::with_capacity(accepted.len());
     let mut missing = 0usize;
