@@ -81,6 +81,10 @@ bench-codec: ## Encode/decode throughput of the Avro codec, per event kind
 bench-router: ## One routing decision with 20 candidates: decide, trace, sign (p50/p99 printed)
 	cargo bench -p switchyard-router --bench decide
 
+.PHONY: bench-export
+bench-export: deps ## Parquet export rows/s (1M decisions); a 10M-row aggregate, DataFusion vs DuckDB
+	SWITCHYARD_VENV="$(VENV)" cargo bench -p switchyard-sql --bench export
+
 # The flags of the figures in the feedback-loop issue (see README, "The routing simulator").
 SIM_FLAGS ?= --explore 0.2 --explore-until 100 --min-confidence 0.7 --window-hours 72 --rollback-threshold 5 --bucket-hours 6
 
