@@ -294,6 +294,7 @@ pub async fn run(
         }
         None
     };
+    let state_mirrors = gateway.as_ref().map(|g| g.mirrors.clone());
     let state = AppState {
         readiness: readiness.clone(),
         metrics: metrics.clone(),
@@ -314,8 +315,21 @@ pub async fn run(
     let local = listener.local_addr().context("listener address")?;
     {
         let (shutdown, publisher_stop) = (shutdown.clone(), publisher_stop.clone());
+        // Shadow mirrors still in flight get half the grace to finish, so the events of their
+        // billed calls are published before the publisher stops.
+        let mirrors = state_mirrors;
+        let mirror_grace = config.server.shutdown_grace / 2;
         supervisor.spawn("http", async move {
             let served = switchyard_ingress::run(listener, router, shutdown).await;
+            if let Some(mirrors) = mirrors {
+                let left = mirrors.drain(mirror_grace).await;
+                if left > 0 {
+                    tracing::warn!(
+                        mirrors = left,
+                        "shadow mirrors still running at shutdown were abandoned"
+                    );
+                }
+            }
             publisher_stop.cancel();
             served
         });

@@ -645,9 +645,10 @@ fn mirror_of(ctx: &Context, req: &ChatRequest) -> Option<Mirror> {
 }
 
 impl Mirror {
-    /// Starts the mirror in the background; nothing waits for it.
+    /// Starts the mirror in the background; a shutdown drain waits for it.
     fn spawn(self) {
-        tokio::spawn(self.run());
+        let mirrors = self.ctx.gateway.mirrors.clone();
+        mirrors.spawn(self.run());
     }
 
     /// Calls the shadow model once (non-streaming, no retry, no fallback, the provider's own

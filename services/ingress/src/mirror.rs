@@ -135,6 +135,9 @@ pub struct Mirrors {
     /// Spend per (org, route) and UTC day.
     pub spend: Arc<MirrorSpend>,
     metrics: switchyard_runtime::Metrics,
+    /// The mirrors in flight: a drain waits for them, so their billed calls' events are
+    /// published before the publisher stops.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Mirrors {
@@ -143,6 +146,25 @@ impl Mirrors {
         Self {
             spend: Arc::default(),
             metrics,
+            tasks: tokio_util::task::TaskTracker::new(),
+        }
+    }
+
+    /// Runs a mirror in the background, tracked for [`Mirrors::drain`].
+    pub fn spawn<F>(&self, mirror: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(mirror);
+    }
+
+    /// Stops accepting mirrors and waits up to `limit` for those in flight; returns how many
+    /// were still running when the wait gave up (their events are then lost with them).
+    pub async fn drain(&self, limit: std::time::Duration) -> usize {
+        self.tasks.close();
+        match tokio::time::timeout(limit, self.tasks.wait()).await {
+            Ok(()) => 0,
+            Err(_) => self.tasks.len(),
         }
     }
 

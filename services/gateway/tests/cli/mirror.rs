@@ -200,3 +200,98 @@ fn the_daily_cap_stops_mirroring_once_spent() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An OpenAI-compatible upstream that answers after `delay`.
+async fn slow_openai(delay: Duration) -> anyhow::Result<std::net::SocketAddr> {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| async move {
+            tokio::time::sleep(delay).await;
+            axum::Json(json!({
+                "id": "chatcmpl-slow",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "slow", "refusal": null},
+                             "finish_reason": "stop", "logprobs": null}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// A SIGTERM right after the client's answer waits for the mirror still in flight (within half
+/// the shutdown grace), so the billed call's `ResponseCompleted` is in the log after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_waits_for_a_mirror_in_flight() -> anyhow::Result<()> {
+    let upstream = slow_openai(Duration::from_millis(1500)).await?;
+    let dir = tempfile::tempdir()?;
+    let priors = dir.path().join("priors.toml");
+    std::fs::write(
+        &priors,
+        r#"
+[[prior]]
+model = "openai/gpt-4o-mini"
+category = "general"
+score = 0.99
+source = "test: a prior that makes the slow upstream's model the router's choice"
+as_of = "2026-11-25"
+"#,
+    )?;
+    let config = dir.path().join("slow-mirror.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[providers.openai]
+kind = "openai"
+api_key = "sk-upstream-test"
+base_url = "http://{upstream}/v1"
+
+[routing]
+priors_file = "{}"
+
+[routes.default]
+baseline = "demo/large"
+candidates = ["openai/gpt-4o-mini"]
+mode = "shadow"
+mirror_fraction = 1.0
+"#,
+            priors.display()
+        ),
+    )?;
+    let config = config.to_str().context("utf-8 path")?.to_owned();
+    let data = dir.path().to_owned();
+    let decision = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let server = Server::start(&data, &["--config", &config, "serve"])?;
+        let (decision, body) = chat(&server, false)?;
+        ensure!(
+            body.contains("demo/large"),
+            "the client gets the baseline: {body}"
+        );
+        let started = Instant::now();
+        let (status, _) = server.terminate()?;
+        ensure!(status.success(), "{status}");
+        ensure!(
+            started.elapsed() >= Duration::from_millis(1000),
+            "shutdown took {:?}: it did not wait for the 1.5 s mirror",
+            started.elapsed()
+        );
+        // Restarted, the decision shows the mirror's billed answer.
+        let server = Server::start(&data, &["--config", &config, "serve"])?;
+        let record = record_when(&server, &decision, has_shadow_response)?;
+        let shadow = &record["shadow_response"];
+        ensure!(
+            shadow["served_model"] == "openai/gpt-4o-mini" && shadow["status"] == "ok",
+            "{shadow}"
+        );
+        Ok(decision)
+    })
+    .await??;
+    ensure!(decision.starts_with("dec-"));
+    Ok(())
+}
