@@ -23,7 +23,8 @@ use crate::math::{hash_parts, unit_draw};
 use crate::policy::RoutePolicy;
 use crate::priors::Priors;
 use crate::score::{
-    ModelScore, ScoreInputs, Signal, confidence, estimate_cost, phase, score_model,
+    ModelScore, ScoreInputs, Signal, anchor, estimate_cost, phase, relative, relative_confidence,
+    score_model,
 };
 use crate::stats::RouteStats;
 
@@ -343,8 +344,19 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         };
         let mut checks = Vec::new();
         if eval.filtered.is_none() {
-            let score = score_of(id, info, base_cost);
-            let conf = confidence(&score, &base_score, max_regression);
+            let mut score = score_of(id, info, base_cost);
+            let rel = relative(
+                (stats_of(id), ctx.priors.get(id, &policy.category)),
+                (
+                    stats_of(&policy.baseline),
+                    ctx.priors.get(&policy.baseline, &policy.category),
+                ),
+                &base_score,
+                phase,
+                learning,
+            );
+            anchor(&mut score, &base_score, &rel, policy.weights);
+            let conf = relative_confidence(&rel, max_regression);
             check_all(
                 &policy.constraints,
                 &Subject {

@@ -231,8 +231,189 @@ pub(crate) fn score_model(inp: &ScoreInputs<'_>) -> ModelScore {
     }
 }
 
+/// What a candidate's evidence says about its quality relative to the baseline's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Relative {
+    /// The estimated quality difference, candidate minus baseline.
+    pub difference: f64,
+    /// Its variance.
+    pub variance: f64,
+    /// Per source (in [`SOURCES`] order): its share of the paired blend, and the difference of
+    /// the two models' values in that source (`None` when one of them has no data).
+    pub parts: [(f64, Option<f64>); 5],
+}
+
+/// Compares a candidate with the baseline source by source, on the same weights.
+///
+/// Sources measure quality on different scales: a session's NPS is its whole session's
+/// mean (every category and model of it), an LLM judge compresses and shifts the scale, an
+/// admin rates directly. A candidate that has only judge scores (from mirrors) set against a
+/// baseline whose blend is mostly NPS would be compared across scales, so the comparison uses
+/// only the sources both models have, and the difference within each:
+///
+/// `Δ = σ₀·(p_c − p_b) + Σₛ σₛ·(m_c,s − m_b,s)`, with the phase's weights renormalised over
+/// the prior and the shared sources, a shared source earning `W·n/(n+k)` of its weight for
+/// the pair's effective samples `n = n_c·n_b/(n_c + n_b)` (the rest goes to the prior), and
+/// `var Δ = Σₛ σₛ²·(v_c,s/n_c,s + v_b,s/n_b,s) + σ₀²·(sd_c² + sd_b²)`, over the sources both
+/// models have. While the baseline has no org data at all, each source of the candidate is
+/// compared with the baseline's blended quality, its prior (`n = n_c`, its variance standing
+/// in for `v_b,s/n_b,s`).
+pub(crate) fn relative(
+    candidate: (Option<&ModelStats>, Option<&Prior>),
+    baseline: (Option<&ModelStats>, Option<&Prior>),
+    baseline_score: &ModelScore,
+    phase: u8,
+    learning: &Learning,
+) -> Relative {
+    let blend = learning.blends[usize::from(phase.min(2))];
+    let prior_of = |p: Option<&Prior>| match p {
+        Some(p) => (p.score, learning.prior_sd),
+        None => learning.unknown_prior,
+    };
+    let (pc, sdc) = prior_of(candidate.1);
+    let (pb, sdb) = prior_of(baseline.1);
+    let source = |stats: Option<&ModelStats>, s: FeedbackSource| {
+        stats
+            .and_then(|m| m.source(s))
+            .filter(|x| x.samples > 0)
+            .copied()
+    };
+    // Without any org data on the baseline, the candidate's evidence is measured against the
+    // baseline's prior; otherwise only within the sources both have.
+    let baseline_known = SOURCES
+        .iter()
+        .any(|s| source(baseline.0, *s).is_some() && blend.of(*s) > 0.0);
+    let mut eff = [0.0f64; 5];
+    let mut pairs = [None; 5];
+    let mut present = 0.0;
+    for (i, s) in SOURCES.iter().enumerate() {
+        let w = blend.of(*s);
+        if *s == FeedbackSource::Benchmark {
+            eff[i] = w;
+            present += w;
+        } else if w > 0.0
+            && let Some(c) = source(candidate.0, *s)
+            && (!baseline_known || source(baseline.0, *s).is_some())
+        {
+            eff[i] = w;
+            pairs[i] = Some((c, source(baseline.0, *s)));
+            present += w;
+        }
+    }
+    if present <= 0.0 {
+        eff = [0.0; 5];
+        eff[0] = 1.0;
+        present = 1.0;
+    }
+    let mut residual = 0.0;
+    for i in 1..5 {
+        match pairs[i] {
+            Some((c, b)) => {
+                let nc = c.samples as f64;
+                let n = b.map_or(nc, |b| nc * b.samples as f64 / (nc + b.samples as f64));
+                let normalised = eff[i] / present;
+                eff[i] = normalised * n / (n + learning.half_weight_samples.max(0.0));
+                residual += normalised - eff[i];
+            }
+            None => eff[i] = 0.0,
+        }
+    }
+    eff[0] = eff[0] / present + residual;
+    let total: f64 = eff.iter().sum();
+    let floor = learning.min_sample_variance;
+    let mut parts = [(0.0, None); 5];
+    let mut difference = 0.0;
+    let mut variance = 0.0;
+    for i in 0..5 {
+        let share = if total > 0.0 { eff[i] / total } else { 0.0 };
+        let (d, v) = if i == 0 {
+            (Some(pc - pb), sdc * sdc + sdb * sdb)
+        } else {
+            match pairs[i] {
+                Some((c, b)) => {
+                    // Without any org data on the baseline, its blended quality (its prior)
+                    // stands in (what the comparison would have been without pairing).
+                    let (bm, bv) = b.map_or(
+                        (baseline_score.feedback, baseline_score.feedback_variance),
+                        |b| {
+                            (
+                                b.mean.clamp(0.0, 1.0),
+                                b.variance.max(floor) / b.samples as f64,
+                            )
+                        },
+                    );
+                    (
+                        Some(c.mean.clamp(0.0, 1.0) - bm),
+                        c.variance.max(floor) / c.samples as f64 + bv,
+                    )
+                }
+                None => (None, 0.0),
+            }
+        };
+        parts[i] = (share, d);
+        if let Some(d) = d {
+            difference += share * d;
+            variance += share * share * v;
+        }
+    }
+    Relative {
+        difference,
+        variance,
+        parts,
+    }
+}
+
+/// Re-expresses a candidate's score on the baseline's scale: its quality becomes the
+/// baseline's plus the paired difference ([`relative`]), with the variance of that
+/// difference, and the score follows. Its signals keep their values (the candidate's own
+/// means) and take the paired shares; each contributes its share of the difference from the
+/// baseline, and the benchmark row also carries the baseline's quality (the anchor), so the
+/// contributions still add up to the feedback term.
+pub(crate) fn anchor(
+    score: &mut ModelScore,
+    baseline: &ModelScore,
+    rel: &Relative,
+    weights: ScoreWeights,
+) {
+    let wsum = weights.success + weights.feedback + weights.cost;
+    let unit = if wsum > 0.0 {
+        weights.feedback / wsum
+    } else {
+        0.0
+    };
+    score.feedback = baseline.feedback + rel.difference;
+    score.feedback_variance = rel.variance;
+    if wsum > 0.0 {
+        score.score = (weights.success * score.success
+            + weights.feedback * score.feedback
+            + weights.cost * score.cost)
+            / wsum;
+    }
+    for (i, signal) in score.signals.iter_mut().enumerate() {
+        let (share, d) = rel.parts[i];
+        signal.weight = share;
+        signal.contribution = d.map_or(0.0, |d| share * d * unit);
+        if i == 0 {
+            signal.contribution += baseline.feedback * unit;
+        }
+    }
+}
+
+/// Returns the probability that a candidate's quality is no worse than the baseline's minus
+/// `max_regression`, from their paired difference: `Φ((Δ + max_regression)/√var Δ)`.
+pub(crate) fn relative_confidence(rel: &Relative, max_regression: f64) -> f64 {
+    let gap = rel.difference + max_regression;
+    let sd = rel.variance.sqrt();
+    if sd < 1e-12 {
+        return if gap >= 0.0 { 1.0 } else { 0.0 };
+    }
+    normal_cdf(gap / sd)
+}
+
 /// Returns the probability that `candidate`'s quality is no worse than `baseline`'s minus
-/// `max_regression`.
+/// `max_regression`, each from its own blend (the comparison before pairing; see
+/// [`relative_confidence`]).
+#[cfg(test)]
 pub(crate) fn confidence(
     candidate: &ModelScore,
     baseline: &ModelScore,
@@ -329,6 +510,111 @@ mod tests {
         assert_eq!(cost_component(Some(2.0), Some(1.0)), 0.25);
         assert_eq!(cost_component(None, Some(1.0)), 0.5);
         assert_eq!(cost_component(Some(0.0), Some(0.0)), 0.5);
+    }
+
+    fn judge(samples: u64, mean: f64) -> SourceStat {
+        SourceStat {
+            samples,
+            mean,
+            variance: 0.1,
+        }
+    }
+
+    #[test]
+    fn a_candidate_is_compared_with_the_baseline_within_each_source() {
+        let learning = Learning::default();
+        let p = prior(0.3);
+        // A low-scoring category: the judge says 0.3 for both models, but the baseline's
+        // session NPS (the whole session's mean) says 0.7.
+        let base_stats = ModelStats {
+            judge: judge(200, 0.3),
+            nps: judge(200, 0.7),
+            ..ModelStats::default()
+        };
+        let cand_stats = ModelStats {
+            judge: judge(200, 0.3),
+            ..ModelStats::default()
+        };
+        let base = score_model(&inputs(Some(&base_stats), Some(&p), 2, &learning));
+        let mut cand = score_model(&inputs(Some(&cand_stats), Some(&p), 2, &learning));
+        // Each on its own blend, the candidate looks far worse: a scale artefact.
+        assert!(base.feedback - cand.feedback > 0.15, "{base:?} {cand:?}");
+        assert!(confidence(&cand, &base, 0.02) < 0.01);
+        let rel = relative(
+            (Some(&cand_stats), Some(&p)),
+            (Some(&base_stats), Some(&p)),
+            &base,
+            2,
+            &learning,
+        );
+        assert!(rel.difference.abs() < 1e-12, "{rel:?}");
+        assert!(relative_confidence(&rel, 0.02) > 0.7);
+        // The anchored score: the baseline's quality, and contributions that add up.
+        let weights = ScoreWeights::default();
+        anchor(&mut cand, &base, &rel, weights);
+        assert!((cand.feedback - base.feedback).abs() < 1e-12);
+        let contributions: f64 = cand.signals.iter().map(|s| s.contribution).sum();
+        assert!((contributions - 0.4 * cand.feedback).abs() < 1e-12);
+        let shares: f64 = cand.signals.iter().map(|s| s.weight).sum();
+        assert!((shares - 1.0).abs() < 1e-12);
+        // A real gap within the shared source still shows, whatever the NPS says.
+        let worse = ModelStats {
+            judge: judge(200, 0.15),
+            ..ModelStats::default()
+        };
+        let rel = relative(
+            (Some(&worse), Some(&p)),
+            (Some(&base_stats), Some(&p)),
+            &base,
+            2,
+            &learning,
+        );
+        assert!(rel.difference < -0.05, "{rel:?}");
+        assert!(relative_confidence(&rel, 0.02) < 0.1);
+        // A source only the candidate has (it served, so it has NPS; the baseline has only
+        // judge scores) is not set against another source's scale.
+        let judged_only = ModelStats {
+            judge: judge(200, 0.3),
+            ..ModelStats::default()
+        };
+        let served = ModelStats {
+            judge: judge(200, 0.3),
+            nps: judge(200, 0.7),
+            ..ModelStats::default()
+        };
+        let judged_base = score_model(&inputs(Some(&judged_only), Some(&p), 2, &learning));
+        let rel = relative(
+            (Some(&served), Some(&p)),
+            (Some(&judged_only), Some(&p)),
+            &judged_base,
+            2,
+            &learning,
+        );
+        assert!(rel.difference.abs() < 1e-12, "{rel:?}");
+        assert_eq!(rel.parts[3], (0.0, None));
+    }
+
+    #[test]
+    fn without_baseline_data_a_candidate_is_compared_with_the_baselines_blend() {
+        let learning = Learning::default();
+        let (pb, pc) = (prior(0.8), prior(0.8));
+        let base = score_model(&inputs(None, Some(&pb), 1, &learning));
+        let good = ModelStats {
+            judge: judge(500, 0.85),
+            ..ModelStats::default()
+        };
+        let rel = relative(
+            (Some(&good), Some(&pc)),
+            (None, Some(&pb)),
+            &base,
+            1,
+            &learning,
+        );
+        assert!(rel.difference > 0.02, "{rel:?}");
+        // Priors only: the difference of the priors, each with its spread.
+        let rel = relative((None, Some(&pc)), (None, Some(&pb)), &base, 1, &learning);
+        assert!(rel.difference.abs() < 1e-12);
+        assert!((rel.variance - 2.0 * 0.04f64.powi(2)).abs() < 1e-12);
     }
 
     #[test]

@@ -120,6 +120,11 @@ pub struct SimArgs {
     /// The projector's time bucket, in hours (regressions are tested per bucket).
     #[arg(long, default_value_t = 1)]
     pub bucket_hours: u64,
+    /// How long an automatic rollback pins its route, in hours (default: one window). When
+    /// the pin lapses the route routes again without the offending model while its
+    /// regressions remain in the window.
+    #[arg(long)]
+    pub rollback_pin_hours: Option<u64>,
     /// Print one decision's candidate table on stderr every N requests (0 = never).
     #[arg(long, default_value_t = 0)]
     pub debug_every: u64,

@@ -17,7 +17,9 @@ pub async fn run(config: &Config, args: &SimArgs) -> anyhow::Result<()> {
     projector.window = std::time::Duration::from_secs(args.window_hours * 3600);
     projector.join_grace = projector.window;
     projector.bucket = std::time::Duration::from_secs(args.bucket_hours * 3600);
-    projector.rollback_pin = Some(projector.window);
+    projector.rollback_pin = Some(args.rollback_pin_hours.map_or(projector.window, |h| {
+        std::time::Duration::from_secs(h * 3600)
+    }));
     let processors = switchyard_sim::Loop {
         session_nps: switchyard_session_nps::processor(
             switchyard_session_nps::SessionNpsConfig::default(),

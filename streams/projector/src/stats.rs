@@ -426,6 +426,13 @@ impl ModelWindow {
 /// for a bucket with too few observations to have its own). Noise alone then almost never
 /// counts (about 1% of buckets at the default `z` of 2.33), while a systematic drop counts
 /// every affected observation, sized by its own drop.
+///
+/// A degradation that starts now shows in one bucket only once that bucket has enough
+/// observations, which on a quiet route takes several buckets. So the same test also runs on
+/// every run of recent buckets (bucket `j` to the newest, pooled), and the run that falls
+/// furthest below (the largest statistic above `z`: the likeliest change point) counts every
+/// low observation from `j` on. A sustained drop is then found as soon as the pooled
+/// observations since it began clear the test, whatever the bucket width.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RegressionRule {
     /// The route's `max_regression`: the largest tolerated drop below the baseline's mean.
@@ -455,28 +462,49 @@ impl RegressionRule {
             .map(|(source, counts)| (*source, counts.moments()))
             .filter(|(_, m)| m.count > 0 && m.count >= self.min_baseline_samples)
             .collect();
+        let buckets: Vec<&ModelWindow> = buckets.into_iter().collect();
         let mut out = BTreeMap::new();
-        for bucket in buckets {
-            for (source, counts) in &bucket.quality {
-                // Session NPS is one rating spread over every decision of a session: its
-                // observations are not independent, so one unhappy session would look like a
-                // bucket of regressions. Regressions come from per-request scores.
-                if matches!(source, FeedbackSource::Nps) {
+        for (source, reference) in &references {
+            // Session NPS is one rating spread over every decision of a session: its
+            // observations are not independent, so one unhappy session would look like a
+            // bucket of regressions. Regressions come from per-request scores.
+            if matches!(source, FeedbackSource::Nps) {
+                continue;
+            }
+            let moments: Vec<Moments> = buckets
+                .iter()
+                .map(|b| {
+                    b.quality
+                        .get(source)
+                        .map(Counts::moments)
+                        .unwrap_or_default()
+                })
+                .collect();
+            // The change point: the start of the recent run of buckets that falls furthest
+            // below the tolerated level (a one-sided CUSUM-style scan over the suffixes).
+            let mut recent = Moments::default();
+            let mut change: Option<(usize, f64)> = None;
+            for (k, m) in moments.iter().enumerate().rev() {
+                recent.merge(m);
+                if m.count == 0 {
                     continue;
                 }
-                let Some(reference) = references.get(source) else {
+                if let Some(t) = self.statistic(&recent, reference)
+                    && t > self.z
+                    && change.is_none_or(|(_, best)| t > best)
+                {
+                    change = Some((k, t));
+                }
+            }
+            for (k, bucket) in buckets.iter().enumerate() {
+                let Some(counts) = bucket.quality.get(source) else {
                     continue;
                 };
-                let here = counts.moments();
-                if here.count == 0 || here.count < self.min_bucket_samples {
-                    continue;
-                }
-                let spread = reference.variance();
-                let error = (here.variance().max(spread) / here.count as f64
-                    + spread / reference.count as f64)
-                    .sqrt();
-                let gap = reference.mean - self.margin - here.mean;
-                if gap <= self.z * error {
+                let since_change = change.is_some_and(|(start, _)| k >= start);
+                let alone = self
+                    .statistic(&moments[k], reference)
+                    .is_some_and(|t| t > self.z);
+                if !since_change && !alone {
                     continue;
                 }
                 for (bin, n) in counts.iter() {
@@ -488,6 +516,23 @@ impl RegressionRule {
             }
         }
         out
+    }
+
+    /// Returns by how many standard errors observations of `here` fall below the tolerated
+    /// level `reference.mean − margin`, when there are enough of them to test.
+    fn statistic(&self, here: &Moments, reference: &Moments) -> Option<f64> {
+        if here.count == 0 || here.count < self.min_bucket_samples || reference.count == 0 {
+            return None;
+        }
+        let spread = reference.variance();
+        let error = (here.variance().max(spread) / here.count as f64
+            + spread / reference.count as f64)
+            .sqrt();
+        let gap = reference.mean - self.margin - here.mean;
+        if error <= 0.0 {
+            return Some(if gap > 0.0 { f64::INFINITY } else { 0.0 });
+        }
+        Some(gap / error)
     }
 }
 
@@ -676,6 +721,39 @@ mod tests {
             .or_default()
             .add(0, 3);
         assert!(rule.regressions([&nps_only], &baseline).is_empty());
+    }
+
+    #[test]
+    fn a_drop_spread_over_quiet_buckets_is_found_pooled() {
+        let rule = RegressionRule {
+            margin: 0.02,
+            min_baseline_samples: 5,
+            min_bucket_samples: 3,
+            z: 2.33,
+        };
+        // A binary-ish baseline: 85% good.
+        let baseline = judged(&[(1000, 85), (0, 15)]);
+        let good = judged(&[(1000, 4), (0, 1)]);
+        // After the change every quiet bucket is 2 good, 2 bad: no bucket alone clears the
+        // test (four scores are too few), but the run since the change does.
+        let bad = judged(&[(1000, 2), (0, 2)]);
+        assert!(rule.regressions([&bad], &baseline).is_empty());
+        // Three such buckets are not yet enough (t ≈ 2.1), four are (t ≈ 2.5).
+        let found = rule.regressions([&good, &good, &bad, &bad, &bad], &baseline);
+        assert!(found.is_empty(), "{found:?}");
+        let found = rule.regressions([&good, &good, &bad, &bad, &bad, &bad], &baseline);
+        // Every low score since the change counts, none before it.
+        assert_eq!(found.values().sum::<u64>(), 8, "{found:?}");
+        // The same buckets before the good ones are not a recent run: each alone is noise,
+        // and pooled with the good ones they do not clear the test.
+        let recovered = rule.regressions([&bad, &good, &good, &good, &good], &baseline);
+        assert!(recovered.is_empty(), "{recovered:?}");
+        // Noise alone: runs of buckets as good as the baseline never count.
+        let alike = judged(&[(1000, 17), (0, 3)]);
+        assert!(
+            rule.regressions([&alike, &good, &alike, &good], &baseline)
+                .is_empty()
+        );
     }
 
     #[test]

@@ -384,8 +384,10 @@ fn check_model(
         }
     }
     // Regressions: in each time bucket whose mean is more than `z` standard errors below the
-    // baseline's mean minus the margin, the values more than the margin below the baseline's
-    // mean. A comparison within 1e-9 of its limit may fall either way.
+    // baseline's mean minus the margin, and in every bucket from the change point on (the
+    // start of the run of recent buckets, pooled, that falls the most standard errors below,
+    // when that is more than `z`), the values more than the margin below the baseline's mean.
+    // A comparison within 1e-9 of its limit may fall either way.
     let mut low = 0u64;
     let mut high = 0u64;
     let mut possible: BTreeMap<&str, u64> = BTreeMap::new();
@@ -410,13 +412,57 @@ fn check_model(
             for (bucket, value) in observations {
                 by_bucket.entry(*bucket).or_default().push(*value);
             }
-            for values in by_bucket.values() {
+            let statistic = |values: &[f64]| {
                 let (mean_k, var_k) = mean_var(values);
                 let n_k = values.len() as f64;
                 let error = (var_k.max(var_b) / n_k + var_b / reference.len() as f64).sqrt();
                 let gap = mean_b - MARGIN - mean_k;
-                let (gate_sure, gate_maybe) = (gap > z * error + 1e-9, gap > z * error - 1e-9);
-                for value in values {
+                (gap, error)
+            };
+            let buckets: Vec<&Vec<f64>> = by_bucket.values().collect();
+            // Every suffix's statistic; the change point is the largest above z.
+            let suffix: Vec<(f64, f64)> = (0..buckets.len())
+                .map(|j| {
+                    let pooled: Vec<f64> = buckets[j..]
+                        .iter()
+                        .flat_map(|v| v.iter().copied())
+                        .collect();
+                    statistic(&pooled)
+                })
+                .collect();
+            let t = |(gap, error): (f64, f64)| {
+                if error > 0.0 {
+                    gap / error
+                } else if gap > 0.0 {
+                    f64::INFINITY
+                } else {
+                    0.0
+                }
+            };
+            let best = suffix
+                .iter()
+                .map(|s| t(*s))
+                .fold(f64::NEG_INFINITY, f64::max);
+            // Starts that may be the change point (ties within rounding), and whether one
+            // surely is.
+            let starts: Vec<usize> = (0..buckets.len())
+                .filter(|j| {
+                    let (gap, error) = suffix[*j];
+                    gap > z * error - 1e-9 && t(suffix[*j]) >= best - 1e-6
+                })
+                .collect();
+            let sure_start = match starts.as_slice() {
+                [only] if suffix[*only].0 > z * suffix[*only].1 + 1e-9 => Some(*only),
+                _ => None,
+            };
+            let maybe_start = starts.iter().min().copied();
+            for (k, values) in buckets.iter().enumerate() {
+                let (gap, error) = statistic(values);
+                let (gate_sure, gate_maybe) = (
+                    gap > z * error + 1e-9 || sure_start.is_some_and(|j| k >= j),
+                    gap > z * error - 1e-9 || maybe_start.is_some_and(|j| k >= j),
+                );
+                for value in values.iter() {
                     let drop = mean_b - value;
                     if gate_sure && drop > MARGIN + 1e-9 {
                         low += 1;
