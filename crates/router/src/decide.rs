@@ -21,12 +21,12 @@ use switchyard_providers::{ModelInfo, Needs};
 use crate::constraints::{Check, Subject, check_all};
 use crate::math::{hash_parts, unit_draw};
 use crate::policy::RoutePolicy;
-use crate::priors::Priors;
+use crate::priors::{Prior, Priors};
 use crate::score::{
     ModelScore, ScoreInputs, Signal, anchor, estimate_cost, phase, relative, relative_confidence,
     score_model,
 };
-use crate::stats::RouteStats;
+use crate::stats::{ModelStats, RouteStats};
 
 /// The pin in force on a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,12 +292,20 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
     let phase = phase(ctx.stats, learning);
     let out_tokens = learning.output_tokens(&req.needs);
     let lookup = |id: &str| ctx.models.model(id);
-    let stats_of = |id: &str| ctx.stats.and_then(|s| s.model(id));
-    let score_of = |id: &str, info: Option<&ModelInfo>, base_cost: Option<f64>| {
+    // A model's statistics and prior, looked up once per decision.
+    let evidence_of = |id: &str| {
+        (
+            ctx.stats.and_then(|s| s.model(id)),
+            ctx.priors.get(id, &policy.category),
+        )
+    };
+    let score_of = |evidence: (Option<&ModelStats>, Option<&Prior>),
+                    info: Option<&ModelInfo>,
+                    base_cost: Option<f64>| {
         let est = estimate_cost(info, req.needs.input_tokens, out_tokens);
         score_model(&ScoreInputs {
-            stats: stats_of(id),
-            prior: ctx.priors.get(id, &policy.category),
+            stats: evidence.0,
+            prior: evidence.1,
             phase,
             learning,
             weights: policy.weights,
@@ -313,8 +321,9 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
     // The baseline: scored even when it cannot serve, because relative constraints and the
     // cost component are measured against it.
     let base_info = lookup(&policy.baseline);
+    let base_evidence = evidence_of(&policy.baseline);
     let base_cost = estimate_cost(base_info, req.needs.input_tokens, out_tokens);
-    let base_score = score_of(&policy.baseline, base_info, base_cost);
+    let base_score = score_of(base_evidence, base_info, base_cost);
     let base_filtered = filter_of(base_info);
     let base_capable = base_filtered.is_none();
     let max_regression = policy.constraints.max_regression.unwrap_or(0.0);
@@ -344,17 +353,9 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         };
         let mut checks = Vec::new();
         if eval.filtered.is_none() {
-            let mut score = score_of(id, info, base_cost);
-            let rel = relative(
-                (stats_of(id), ctx.priors.get(id, &policy.category)),
-                (
-                    stats_of(&policy.baseline),
-                    ctx.priors.get(&policy.baseline, &policy.category),
-                ),
-                &base_score,
-                phase,
-                learning,
-            );
+            let evidence = evidence_of(id);
+            let mut score = score_of(evidence, info, base_cost);
+            let rel = relative(evidence, base_evidence, &base_score, phase, learning);
             anchor(&mut score, &base_score, &rel, policy.weights);
             let conf = relative_confidence(&rel, max_regression);
             check_all(
@@ -362,7 +363,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
                 &Subject {
                     score: &score,
                     baseline: &base_score,
-                    stats: stats_of(id),
+                    stats: evidence.0,
                     confidence: conf,
                 },
                 &mut checks,
