@@ -8,6 +8,7 @@ use switchyard_events::{ApiKeyId, OrgId, RouteName};
 
 use crate::ApiError;
 use crate::control::ControlPlane;
+use crate::limits::KeyLimits;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Caller {
     pub admin: bool,
     /// The key's default route.
     pub default_route: Option<RouteName>,
+    /// The key's requests and tokens per minute (none for the anonymous caller).
+    pub limits: KeyLimits,
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -63,6 +66,7 @@ pub fn authenticate(
                 key_id: key.key_id,
                 admin: key.admin,
                 default_route: key.default_route,
+                limits: key.limits,
             }),
             None => Err(unauthorized(
                 "Incorrect API key provided. Create one with `switchyard keys create --org ORG`.",
@@ -76,6 +80,7 @@ pub fn authenticate(
             key_id: ApiKeyId::new("anonymous"),
             admin: false,
             default_route: None,
+            limits: KeyLimits::default(),
         }),
     }
 }

@@ -558,14 +558,11 @@ pub(crate) async fn chat_completions(
     let decision = gateway.decide(&caller, headers, &req)?;
     let reserve =
         decision.needs.input_tokens + decision.policy.learning.output_tokens(&decision.needs);
-    let admitted_at = gateway.clock.now_micros();
-    let limits = gateway.plane.key_limits(&caller.key_id);
-    if let Err(limited) = gateway
-        .limits
-        .admit(&caller.key_id, limits, reserve, admitted_at)
-    {
-        return Ok((*limited).into_response());
-    }
+    let admitted_at = match gateway.admit(&caller, reserve) {
+        Ok(at) => at,
+        Err(limited) => return Ok((*limited).into_response()),
+    };
+    let reserved = caller.limits.is_limited().then_some((reserve, admitted_at));
     let request_id = RequestId::new(format!("chatcmpl-{}", EventId::now_v7().as_uuid().simple()));
     let ctx = Context {
         session: header_str(headers, SESSION_HEADER).map(SessionId::new),
@@ -577,7 +574,7 @@ pub(crate) async fn chat_completions(
         gateway: Arc::clone(&gateway),
         started: Instant::now(),
         attempts: Vec::new(),
-        reserved: limits.is_limited().then_some((reserve, admitted_at)),
+        reserved,
     };
     gateway
         .publisher

@@ -721,16 +721,6 @@ impl ControlPlane {
             .unwrap_or_default()
     }
 
-    /// Returns a key's rate limits (none for an unknown key or the anonymous caller).
-    pub fn key_limits(&self, key_id: &ApiKeyId) -> crate::limits::KeyLimits {
-        self.inner
-            .keys
-            .read()
-            .ok()
-            .and_then(|keys| keys.by_id.get(key_id).map(|k| k.limits))
-            .unwrap_or_default()
-    }
-
     /// Returns the live key for a presented secret.
     ///
     /// The lookup is by SHA-256 of the secret; the found entry's hash is then compared with the

@@ -23,11 +23,10 @@ pub(crate) async fn embeddings(
     } = request;
     // Counted against the key's limits: the request now, its tokens once the upstream reports
     // them (an embedding's usage is its input, known only then).
-    let admitted_at = gateway.clock.now_micros();
-    let limits = gateway.plane.key_limits(&caller.key_id);
-    if let Err(limited) = gateway.limits.admit(&caller.key_id, limits, 0, admitted_at) {
-        return Ok((*limited).into_response());
-    }
+    let admitted_at = match gateway.admit(&caller, 0) {
+        Ok(at) => at,
+        Err(limited) => return Ok((*limited).into_response()),
+    };
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -61,7 +60,7 @@ pub(crate) async fn embeddings(
         .embed(model.upstream_name(), &req)
         .await
         .map_err(|e| provider_error(&e))?;
-    if limits.is_limited() {
+    if caller.limits.is_limited() {
         gateway
             .limits
             .settle(&caller.key_id, 0, response.usage.total_tokens, admitted_at);

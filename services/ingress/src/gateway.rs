@@ -323,6 +323,15 @@ impl Gateway {
             .budget_left(org, route, cap, now.as_micros())
     }
 
+    /// Counts one request of the caller's key against its limits, reserving `tokens`;
+    /// returns the admission time (µs) its usage is later settled against.
+    pub fn admit(&self, caller: &Caller, tokens: u64) -> Result<i64, Box<crate::limits::Limited>> {
+        let now = self.clock.now_micros();
+        self.limits
+            .admit(&caller.key_id, caller.limits, tokens, now)
+            .map(|()| now)
+    }
+
     /// Builds the `RouteDecided` trace of a decision, unsigned: the publisher signs the traces
     /// of each batch it appends with one signature, off the request path (a dry run signs its
     /// trace itself).

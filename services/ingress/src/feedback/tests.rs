@@ -11,6 +11,7 @@ fn caller(admin: bool) -> Caller {
         key_id: ApiKeyId::new("key-1"),
         admin,
         default_route: None,
+        limits: crate::limits::KeyLimits::default(),
     }
 }
 

@@ -147,6 +147,7 @@ fn the_anonymous_caller_administers_only_when_keys_are_not_required() {
         key_id: switchyard_events::ApiKeyId::new(key),
         admin,
         default_route: None,
+        limits: crate::limits::KeyLimits::default(),
     };
     assert!(may_administer(&caller("anonymous", false), false));
     assert!(!may_administer(&caller("anonymous", false), true));
