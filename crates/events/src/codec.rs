@@ -7,11 +7,17 @@
 //!
 //! Schemas are parsed once per process (the compiled-in [`SchemaSet`]) and every reader and writer
 //! is prepared when the codec is built, so encoding and decoding never parse or resolve schemas.
+//!
+//! With a schema registry, a codec built by [`Codec::with_resolver`] also reads records whose id
+//! it was not given (a version registered by a newer producer, or one registered under an id
+//! this process did not learn at startup): the first record with such an id asks the
+//! [`SchemaResolver`] for the writer schema, and the answer (or its absence) is cached for the
+//! life of the codec.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
@@ -120,6 +126,15 @@ pub enum CodecError {
     /// The compiled-in schemas or manifest are invalid.
     #[error("compiled-in schemas are invalid: {0}")]
     Schemas(String),
+    /// The schema registry could not say what an unknown schema id stands for (unreachable, or
+    /// its schema is not a version of a Switchyard event this build can resolve).
+    #[error("cannot resolve schema id {id} through the schema registry: {message}")]
+    Resolve {
+        /// The id found in the frame.
+        id: u32,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl CodecError {
@@ -137,6 +152,7 @@ impl CodecError {
             CodecError::UnknownVersion { .. } => "unknown_version",
             CodecError::IdConflict { .. } => "id_conflict",
             CodecError::Schemas(_) => "schemas",
+            CodecError::Resolve { .. } => "schema_resolve",
         }
     }
 }
@@ -158,7 +174,41 @@ struct Inner {
     latest: Vec<usize>,
     /// Every accepted schema id → index into `slots`.
     by_id: HashMap<u32, usize>,
+    /// Asked for the writer schema of an id missing from `by_id` (a schema registry).
+    resolver: Option<Arc<dyn SchemaResolver>>,
+    /// What the resolver said about each id it was asked for; `None` = no usable schema.
+    learned: RwLock<HashMap<u32, Option<Learned>>>,
 }
+
+/// Looks up the writer schema of a schema id the codec does not know: a schema registry's
+/// `GET /schemas/ids/{id}`. Called synchronously from [`Codec::decode`], once per unknown id (the
+/// codec caches the answer), so an implementation may block for one round trip.
+pub trait SchemaResolver: Send + Sync + fmt::Debug {
+    /// Returns the schema text registered under `id`, or `Ok(None)` when no schema has that id.
+    ///
+    /// # Errors
+    /// A message when the lookup itself failed (the registry is unreachable or answered an
+    /// error other than "not found"); the codec does not cache it, the next record asks again.
+    fn schema_text(&self, id: u32) -> Result<Option<String>, String>;
+}
+
+/// A schema id learned through the resolver.
+#[derive(Clone)]
+enum Learned {
+    /// The registry's schema is one of the compiled-in versions (index into `slots`).
+    Known(usize),
+    /// A version this build does not have (a newer producer's), resolved to the latest.
+    Foreign(Arc<Foreign>),
+}
+
+struct Foreign {
+    kind: EventKind,
+    reader: GenericDatumReader<'static>,
+}
+
+/// The version reported in errors about a record written with a schema version this build does
+/// not know (learned from the registry, which does not say which version it is).
+pub const FOREIGN_VERSION: u32 = 0;
 
 /// Encodes [`Event`]s to Confluent-framed Avro and back. Cheap to clone (shared, immutable).
 #[derive(Clone)]
@@ -190,6 +240,22 @@ impl Codec {
     /// Decoding accepts the given ids *and* the manifest ids, so records written before a
     /// registry was configured stay readable.
     pub fn with_ids(ids: HashMap<(EventKind, u32), u32>) -> Result<Self, CodecError> {
+        Self::build(ids, None)
+    }
+
+    /// Like [`Codec::with_ids`], and a record framed with an id neither given nor in the
+    /// manifest is decoded with the writer schema `resolver` returns for it (then cached).
+    pub fn with_resolver(
+        ids: HashMap<(EventKind, u32), u32>,
+        resolver: Arc<dyn SchemaResolver>,
+    ) -> Result<Self, CodecError> {
+        Self::build(ids, Some(resolver))
+    }
+
+    fn build(
+        ids: HashMap<(EventKind, u32), u32>,
+        resolver: Option<Arc<dyn SchemaResolver>>,
+    ) -> Result<Self, CodecError> {
         let set: &'static SchemaSet = schema_set().map_err(CodecError::Schemas)?;
         for &(kind, version) in ids.keys() {
             if set.get(kind, version).is_none() {
@@ -268,6 +334,8 @@ impl Codec {
                 slots,
                 latest,
                 by_id,
+                resolver,
+                learned: RwLock::new(HashMap::new()),
             }),
         })
     }
@@ -277,7 +345,8 @@ impl Codec {
         self.slot(kind, version).map(|s| s.id)
     }
 
-    /// Returns the `(kind, version)` a schema id stands for, if this codec knows it.
+    /// Returns the `(kind, version)` a schema id stands for, if this codec knows it (without
+    /// asking the resolver).
     pub fn lookup_id(&self, id: u32) -> Option<(EventKind, u32)> {
         let slot = self
             .inner
@@ -353,39 +422,130 @@ impl Codec {
     /// Returns the event in a framed payload, resolved from its writer's schema version to today's type.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, CodecError> {
         let id = Self::peek_schema_id(bytes)?;
-        let slot = self
+        if let Some(slot) = self
             .inner
             .by_id
             .get(&id)
             .and_then(|&i| self.inner.slots.get(i))
-            .ok_or(CodecError::UnknownSchemaId { id })?;
-        let (kind, version) = (slot.kind, slot.version);
-        let mut body = EofGuard {
-            rest: bytes.get(HEADER_LEN..).unwrap_or_default(),
-            hit_eof: false,
-        };
-        let result = slot.reader.read_value(&mut body);
-        if body.hit_eof {
-            return Err(CodecError::TruncatedBody { kind, version });
+        {
+            return decode_body(slot.kind, slot.version, &slot.reader, bytes);
         }
-        let value = result.map_err(|source| CodecError::Decode {
-            kind,
-            version,
-            source,
-        })?;
-        if !body.rest.is_empty() {
-            return Err(CodecError::TrailingBytes {
-                kind,
-                version,
-                count: body.rest.len(),
-            });
+        match self.learn(id)? {
+            Some(Learned::Known(i)) => {
+                let slot = self
+                    .inner
+                    .slots
+                    .get(i)
+                    .ok_or(CodecError::UnknownSchemaId { id })?;
+                decode_body(slot.kind, slot.version, &slot.reader, bytes)
+            }
+            Some(Learned::Foreign(foreign)) => {
+                decode_body(foreign.kind, FOREIGN_VERSION, &foreign.reader, bytes)
+            }
+            None => Err(CodecError::UnknownSchemaId { id }),
         }
-        Event::from_avro_value(kind, value).map_err(|source| CodecError::Invalid {
-            kind,
-            version,
-            source,
-        })
     }
+
+    /// Returns what the resolver says about an id missing from the manifest and the given ids,
+    /// asking it only the first time.
+    fn learn(&self, id: u32) -> Result<Option<Learned>, CodecError> {
+        let Some(resolver) = &self.inner.resolver else {
+            return Ok(None);
+        };
+        if let Ok(learned) = self.inner.learned.read()
+            && let Some(entry) = learned.get(&id)
+        {
+            return Ok(entry.clone());
+        }
+        let text = resolver
+            .schema_text(id)
+            .map_err(|message| CodecError::Resolve { id, message })?;
+        let (entry, result) = match text {
+            None => (None, Ok(None)),
+            Some(text) => match self.interpret(&text) {
+                Ok(learned) => (Some(learned.clone()), Ok(Some(learned))),
+                // Cached as unusable: the same id always names the same schema.
+                Err(message) => (None, Err(CodecError::Resolve { id, message })),
+            },
+        };
+        if let Ok(mut learned) = self.inner.learned.write() {
+            learned.insert(id, entry);
+        }
+        result
+    }
+
+    /// Maps a writer schema from the registry to a compiled-in version, or prepares a reader
+    /// that resolves it to the latest version of its event.
+    fn interpret(&self, text: &str) -> Result<Learned, String> {
+        let schema = apache_avro::Schema::parse_str(text)
+            .map_err(|e| format!("the registry's schema does not parse: {e}"))?;
+        let canonical = schema.canonical_form();
+        if let Some(index) = self
+            .inner
+            .slots
+            .iter()
+            .position(|s| s.schema.canonical_form() == canonical)
+        {
+            return Ok(Learned::Known(index));
+        }
+        let full_name = schema
+            .name()
+            .map(|n| n.fullname(None))
+            .ok_or_else(|| "the registry's schema is not a named record".to_owned())?;
+        let kind = EventKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.subject() == full_name)
+            .ok_or_else(|| format!("`{full_name}` is not a Switchyard event"))?;
+        let latest = self.latest_slot(kind).map_err(|e| e.to_string())?;
+        // Leaked on purpose: the reader borrows its schemas for the codec's life, and there is
+        // one per distinct unknown id (a handful of versions), cached, never per record.
+        let schema: &'static apache_avro::Schema = Box::leak(Box::new(schema));
+        let reader = GenericDatumReader::builder(schema)
+            .reader_schema(latest.schema)
+            .build()
+            .map_err(|e| {
+                format!(
+                    "{kind} from the registry does not resolve to v{}: {e}",
+                    latest.version
+                )
+            })?;
+        Ok(Learned::Foreign(Arc::new(Foreign { kind, reader })))
+    }
+}
+
+/// Decodes the body of a framed payload with a prepared reader.
+fn decode_body(
+    kind: EventKind,
+    version: u32,
+    reader: &GenericDatumReader<'static>,
+    bytes: &[u8],
+) -> Result<Event, CodecError> {
+    let mut body = EofGuard {
+        rest: bytes.get(HEADER_LEN..).unwrap_or_default(),
+        hit_eof: false,
+    };
+    let result = reader.read_value(&mut body);
+    if body.hit_eof {
+        return Err(CodecError::TruncatedBody { kind, version });
+    }
+    let value = result.map_err(|source| CodecError::Decode {
+        kind,
+        version,
+        source,
+    })?;
+    if !body.rest.is_empty() {
+        return Err(CodecError::TrailingBytes {
+            kind,
+            version,
+            count: body.rest.len(),
+        });
+    }
+    Event::from_avro_value(kind, value).map_err(|source| CodecError::Invalid {
+        kind,
+        version,
+        source,
+    })
 }
 
 /// A reader over the Avro body that remembers running out of bytes.
@@ -467,6 +627,95 @@ mod tests {
         assert!(
             old_id.is_some_and(|id| codec.lookup_id(id) == Some((EventKind::RouteUnpinned, 1)))
         );
+        Ok(())
+    }
+
+    /// A resolver answering from a fixed table, counting the questions.
+    #[derive(Debug, Default)]
+    struct TableResolver {
+        schemas: HashMap<u32, Result<String, String>>,
+        asked: std::sync::Mutex<Vec<u32>>,
+    }
+
+    impl SchemaResolver for TableResolver {
+        fn schema_text(&self, id: u32) -> Result<Option<String>, String> {
+            if let Ok(mut asked) = self.asked.lock() {
+                asked.push(id);
+            }
+            self.schemas.get(&id).cloned().transpose()
+        }
+    }
+
+    fn sample_route_unpinned() -> Vec<u8> {
+        let hex_text = include_str!("../../../schemas/samples/route_unpinned/v1.bin.hex");
+        hex::decode(hex_text.trim()).unwrap_or_default()
+    }
+
+    fn reframe(id: u32, framed: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut out = vec![MAGIC_BYTE];
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend_from_slice(framed.get(HEADER_LEN..).unwrap_or_default());
+        out.extend_from_slice(extra);
+        out
+    }
+
+    #[test]
+    fn unknown_ids_are_resolved_once_and_cached() -> Result<(), Box<dyn std::error::Error>> {
+        let set = schema_set()?;
+        let v1 = set
+            .get(EventKind::RouteUnpinned, 1)
+            .ok_or("no RouteUnpinned v1")?;
+        // A newer producer's version: v1 plus a string field with a default, at the end.
+        let mut newer: serde_json::Value = serde_json::from_str(v1.source())?;
+        newer["fields"]
+            .as_array_mut()
+            .ok_or("fields")?
+            .push(serde_json::json!({"name": "note", "type": "string", "default": ""}));
+        let resolver = Arc::new(TableResolver {
+            schemas: HashMap::from([
+                (21, Ok(v1.source().to_owned())),
+                (22, Ok(newer.to_string())),
+                (
+                    23,
+                    Ok(r#"{"type": "record", "name": "x.Other", "fields": []}"#.to_owned()),
+                ),
+                (24, Err("registry unreachable".to_owned())),
+            ]),
+            asked: std::sync::Mutex::new(Vec::new()),
+        });
+        let codec = Codec::with_resolver(HashMap::new(), resolver.clone())?;
+        let sample = sample_route_unpinned();
+        let expected = Codec::new()?.decode(&sample)?;
+
+        // An id the registry gave the same schema: decoded as the compiled-in v1.
+        assert_eq!(codec.decode(&reframe(21, &sample, &[]))?, expected);
+        assert_eq!(codec.decode(&reframe(21, &sample, &[]))?, expected);
+        // A version this build lacks: resolved to the latest, the new field dropped.
+        let with_note = reframe(22, &sample, &[4, b'h', b'i']);
+        assert_eq!(codec.decode(&with_note)?, expected);
+        // Without the resolver the same bytes are an unknown id.
+        assert!(matches!(
+            Codec::new()?.decode(&with_note),
+            Err(CodecError::UnknownSchemaId { id: 22 })
+        ));
+        // Not a Switchyard event; no such id; the registry failing.
+        assert!(matches!(
+            codec.decode(&reframe(23, &sample, &[])),
+            Err(CodecError::Resolve { id: 23, .. })
+        ));
+        assert!(matches!(
+            codec.decode(&reframe(25, &sample, &[])),
+            Err(CodecError::UnknownSchemaId { id: 25 })
+        ));
+        assert!(matches!(
+            codec.decode(&reframe(24, &sample, &[])),
+            Err(CodecError::Resolve { id: 24, .. })
+        ));
+        assert!(codec.decode(&reframe(24, &sample, &[])).is_err());
+        // Manifest ids never reach the resolver; answers are cached, failures are not.
+        assert_eq!(codec.decode(&sample)?, expected);
+        let asked = resolver.asked.lock().map(|a| a.clone()).unwrap_or_default();
+        assert_eq!(asked, vec![21, 22, 23, 25, 24, 24]);
         Ok(())
     }
 

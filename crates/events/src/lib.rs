@@ -39,7 +39,7 @@ pub mod topic;
 mod wire;
 
 pub use canonical::{ChainError, canonical_json};
-pub use codec::{Codec, CodecError, HEADER_LEN, MAGIC_BYTE};
+pub use codec::{Codec, CodecError, HEADER_LEN, MAGIC_BYTE, SchemaResolver};
 pub use event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
