@@ -8,16 +8,22 @@
 //! produced its last durable state (Quickwit's "published atomically with the checkpoint").
 //!
 //! Backends: [`EmbeddedStore`] (fjall, in the data directory, in the same database as the
-//! embedded log; `memory://` is the same engine in a temporary directory). The ScyllaDB backend
-//! lands with the distributed-mode issue and runs the same contract suite
-//! (`switchyard-testkit`); it has no cross-partition transactions, which is why the processor
-//! contract also requires idempotence.
+//! embedded log; `memory://` is the same engine in a temporary directory), and with the
+//! `scylla` feature `scylla::ScyllaStore` (distributed mode; **untested here**, see its module
+//! docs). Both run the same contract suite (`switchyard-testkit`). ScyllaDB's batches are atomic
+//! but not isolated and it has no cross-partition transactions, which is why the processor
+//! contract also requires idempotence. [`AnyStore`] is the backend the configuration picked, as
+//! one type.
 
+mod any;
 mod embedded;
+#[cfg(feature = "scylla")]
+pub mod scylla;
 
 use std::fmt;
 use std::future::Future;
 
+pub use any::AnyStore;
 pub use embedded::EmbeddedStore;
 pub use switchyard_events::Topic;
 

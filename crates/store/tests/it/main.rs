@@ -1,4 +1,5 @@
-//! The state-store contract suite against the embedded backend.
+//! The state-store contract suite against the embedded backend; with the `scylla` feature, the
+//! same suite against ScyllaDB (skipped unless `SCYLLA_URI` is set, see `scylla.rs`).
 
 #![expect(
     clippy::expect_used,
@@ -28,3 +29,7 @@ impl StoreHarness for EmbeddedStoreHarness {
 }
 
 switchyard_testkit::store_contract_tests!(EmbeddedStoreHarness::new());
+
+/// The same contract against ScyllaDB (untested here: no ScyllaDB on our machines).
+#[cfg(feature = "scylla")]
+mod scylla;
