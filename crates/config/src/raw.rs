@@ -67,6 +67,7 @@ pub struct RawAuth {
 pub struct RawGateway {
     pub publish_queue_capacity: u64,
     pub publish_batch_max: u64,
+    pub publish_append_timeout_ms: u64,
     pub retries: u64,
     pub retry_backoff_ms: u64,
     pub max_retry_after_ms: u64,
@@ -270,6 +271,32 @@ pub struct RawLog {
     pub retention_check_interval_secs: u64,
     /// Kafka physical topic name prefix.
     pub topic_prefix: String,
+    /// `[log.kafka]`: the Kafka client.
+    pub kafka: RawKafka,
+}
+
+/// `[log.kafka]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    /// Prefix of consumer-group ids.
+    pub group_prefix: String,
+    /// Partitions of topics Switchyard creates.
+    pub partitions: u64,
+    /// Replication factor of topics Switchyard creates.
+    pub replication_factor: u64,
+    /// Create missing topics at start.
+    pub create_topics: bool,
+    /// `session.timeout.ms` of consumer-group members.
+    pub session_timeout_ms: u64,
+    /// `heartbeat.interval.ms` of consumer-group members.
+    pub heartbeat_interval_ms: u64,
+    /// Timeout of one request to the cluster, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Work around Tansu 0.6's watermark and offset-for-time answers (the test broker).
+    pub tansu_workarounds: bool,
+    /// Extra librdkafka properties (TLS, SASL, linger.ms, ...).
+    pub client: std::collections::BTreeMap<String, String>,
 }
 
 /// `[store]` as written.

@@ -72,6 +72,9 @@ pub struct GatewayConfig {
     pub publish_queue_capacity: usize,
     /// Most events the publisher appends in one call.
     pub publish_batch_max: usize,
+    /// How long the publisher waits for an append before it spills the batch (a broker
+    /// outage must not hold events in memory).
+    pub publish_append_timeout: Duration,
     /// Retries of one model on 429, 5xx, timeouts and connection failures.
     pub retries: u32,
     /// First retry delay; doubles per retry (a longer Retry-After wins).
@@ -121,6 +124,32 @@ pub struct LogConfig {
     pub retention_check_interval: Duration,
     /// Prefix of physical topic names (Kafka).
     pub topic_prefix: String,
+    /// `[log.kafka]`: the Kafka client (used when `log.url` names Kafka).
+    pub kafka: KafkaConfig,
+}
+
+/// `[log.kafka]`: how the Kafka backend talks to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KafkaConfig {
+    /// Prefix of every consumer-group id (deployments sharing a cluster keep groups apart).
+    pub group_prefix: String,
+    /// Partitions of the topics Switchyard creates (provisioned topics keep theirs).
+    pub partitions: u32,
+    /// Replication factor of the topics Switchyard creates.
+    pub replication_factor: u16,
+    /// Create missing topics at start (off where infra/terraform provisions them).
+    pub create_topics: bool,
+    /// `session.timeout.ms` of consumer-group members.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms` of consumer-group members.
+    pub heartbeat_interval: Duration,
+    /// Timeout of one request to the cluster.
+    pub request_timeout: Duration,
+    /// Work around Tansu 0.6's watermark and offset-for-time answers (the test broker only).
+    pub tansu_workarounds: bool,
+    /// Extra librdkafka properties, applied last (TLS, SASL, `linger.ms`, ...).
+    pub client: std::collections::BTreeMap<String, String>,
 }
 
 /// When the embedded log closes a group commit: at whichever limit comes first.
@@ -284,6 +313,11 @@ impl RawConfig {
                         1..=100_000,
                     )?,
                 )?,
+                publish_append_timeout: Duration::from_millis(in_range(
+                    "gateway.publish_append_timeout_ms",
+                    self.gateway.publish_append_timeout_ms,
+                    100..=600_000,
+                )?),
                 retries: u32::try_from(in_range("gateway.retries", self.gateway.retries, 0..=10)?)
                     .unwrap_or(10),
                 retry_backoff: Duration::from_millis(in_range(
@@ -398,6 +432,7 @@ impl RawLog {
             1..=86_400,
         )?;
         validate_topic_prefix(&self.topic_prefix)?;
+        let kafka = self.kafka.validate()?;
         Ok(LogConfig {
             backend,
             partitions,
@@ -412,6 +447,51 @@ impl RawLog {
             audit_horizon: Duration::from_secs(audit_horizon_days * 86_400),
             retention_check_interval: Duration::from_secs(retention_check_secs),
             topic_prefix: self.topic_prefix,
+            kafka,
+        })
+    }
+}
+
+impl crate::raw::RawKafka {
+    fn validate(self) -> Result<KafkaConfig, ConfigError> {
+        let partitions = in_range("log.kafka.partitions", self.partitions, 1..=10_000)?;
+        let replication = in_range(
+            "log.kafka.replication_factor",
+            self.replication_factor,
+            1..=32,
+        )?;
+        let session = in_range(
+            "log.kafka.session_timeout_ms",
+            self.session_timeout_ms,
+            1000..=3_600_000,
+        )?;
+        let heartbeat = in_range(
+            "log.kafka.heartbeat_interval_ms",
+            self.heartbeat_interval_ms,
+            100..=3_600_000,
+        )?;
+        if heartbeat * 3 > session {
+            return Err(ConfigError::invalid(
+                "log.kafka.heartbeat_interval_ms",
+                format!("must be at most a third of log.kafka.session_timeout_ms ({session})"),
+            ));
+        }
+        let request = in_range(
+            "log.kafka.request_timeout_ms",
+            self.request_timeout_ms,
+            100..=3_600_000,
+        )?;
+        validate_topic_prefix_key("log.kafka.group_prefix", &self.group_prefix)?;
+        Ok(KafkaConfig {
+            group_prefix: self.group_prefix,
+            partitions: u32::try_from(partitions).unwrap_or(u32::MAX),
+            replication_factor: u16::try_from(replication).unwrap_or(u16::MAX),
+            create_topics: self.create_topics,
+            session_timeout: Duration::from_millis(session),
+            heartbeat_interval: Duration::from_millis(heartbeat),
+            request_timeout: Duration::from_millis(request),
+            tansu_workarounds: self.tansu_workarounds,
+            client: self.client,
         })
     }
 }
@@ -567,6 +647,10 @@ fn parse_host_ports(key: &str, url: &str, list: &str) -> Result<Vec<String>, Con
 }
 
 fn validate_topic_prefix(prefix: &str) -> Result<(), ConfigError> {
+    validate_topic_prefix_key("log.topic_prefix", prefix)
+}
+
+fn validate_topic_prefix_key(key: &str, prefix: &str) -> Result<(), ConfigError> {
     let ok = prefix.len() <= 100
         && prefix
             .chars()
@@ -575,7 +659,7 @@ fn validate_topic_prefix(prefix: &str) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(ConfigError::invalid(
-            "log.topic_prefix",
+            key,
             format!("invalid prefix {prefix:?} (at most 100 letters, digits, `.`, `_` or `-`)"),
         ))
     }

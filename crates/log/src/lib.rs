@@ -26,17 +26,21 @@
 //!   for the distributed mode. `acks=all` replaces the fsync; its tests run against a Tansu
 //!   broker that `make test` starts (`scripts/with-tansu.sh`).
 
+mod any;
 pub mod embedded;
 mod error;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod kafka_options;
 mod partitioner;
 mod record;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use any::{AnyLog, AnySubscription};
 pub use error::{LogError, RetryHint};
+pub use kafka_options::KafkaOptions;
 pub use partitioner::{murmur2, partition_for_key};
 pub use record::{GroupId, Header, Position, Record, StartFrom, StoredRecord, Watermarks};
 pub use switchyard_events::Topic;

@@ -132,3 +132,44 @@ pub trait Processor: Send + Sync + 'static {
         out: &mut Output,
     ) -> impl Future<Output = Result<(), ProcessError>> + Send;
 }
+
+/// A processor run under another consumer group, for a per-node copy of a read model: every
+/// ingress of a deployment without a shared store (ScyllaDB) folds the decisions topic into its
+/// own store, each as its own group, so any replica answers `GET /v1/decisions/{id}`.
+///
+/// The group name is leaked once (the trait hands out `&'static str`): one small string per
+/// process start.
+#[derive(Debug)]
+pub struct Regrouped<P> {
+    inner: P,
+    group: &'static str,
+}
+
+impl<P: Processor> Regrouped<P> {
+    /// Runs `inner` as consumer group `group` (validated by the runtime like any group).
+    pub fn new(inner: P, group: String) -> Self {
+        Regrouped {
+            inner,
+            group: Box::leak(group.into_boxed_str()),
+        }
+    }
+}
+
+impl<P: Processor> Processor for Regrouped<P> {
+    fn group(&self) -> &'static str {
+        self.group
+    }
+
+    fn inputs(&self) -> &'static [Topic] {
+        self.inner.inputs()
+    }
+
+    fn process<S: StateStore>(
+        &self,
+        input: &Input,
+        state: &mut StagedState<'_, S>,
+        out: &mut Output,
+    ) -> impl Future<Output = Result<(), ProcessError>> + Send {
+        self.inner.process(input, state, out)
+    }
+}

@@ -104,7 +104,7 @@ pub async fn run(config: &Config, options: &AuditOptions) -> anyhow::Result<()> 
         horizon_micros: i64::try_from(config.log.audit_horizon.as_micros()).unwrap_or(i64::MAX),
     };
     let codec = Codec::new().context("cannot load the event schemas")?;
-    let log = crate::backends::open_log(config).context(
+    let log = crate::backends::open_log(config).await.context(
         "cannot open the event log (stop the server that holds the data directory, or audit a copy of it)",
     )?;
     let started = std::time::Instant::now();

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use switchyard_config::{Config, FsyncMode, LogBackend, StoreBackend};
 use switchyard_log::embedded::{EmbeddedLog, EmbeddedOptions, Fsync};
+use switchyard_log::{AnyLog, KafkaOptions};
 use switchyard_store::EmbeddedStore;
 
 /// Options of the embedded log from the configuration.
@@ -21,18 +22,40 @@ pub fn embedded_options(config: &Config) -> EmbeddedOptions {
     }
 }
 
-/// Opens the configured event log.
-pub fn open_log(config: &Config) -> anyhow::Result<EmbeddedLog> {
+/// Opens the configured event log: the embedded log, or a Kafka client (distributed mode).
+pub async fn open_log(config: &Config) -> anyhow::Result<AnyLog> {
     match &config.log.backend {
         LogBackend::Embedded(dir) => EmbeddedLog::open_dir(dir, embedded_options(config))
+            .map(AnyLog::from)
             .with_context(|| format!("cannot open the embedded log in {}", dir.display())),
         LogBackend::Memory => EmbeddedLog::temporary(embedded_options(config))
+            .map(AnyLog::from)
             .context("cannot open the in-memory log"),
-        LogBackend::Kafka { brokers } => anyhow::bail!(
-            "log.url names Kafka ({}), but this build has no Kafka backend yet (the distributed-mode issue adds it); use log.url = \"embedded\"",
-            brokers.join(",")
-        ),
+        LogBackend::Kafka { brokers } => {
+            let brokers = brokers.join(",");
+            AnyLog::kafka(kafka_settings(config, &brokers))
+                .await
+                .with_context(|| format!("cannot connect to Kafka at {brokers}"))
+        }
     }
+}
+
+/// The Kafka client's settings from `[log]` and `[log.kafka]`.
+fn kafka_settings(config: &Config, brokers: &str) -> KafkaOptions {
+    let k = &config.log.kafka;
+    let mut settings = KafkaOptions::new(brokers);
+    settings.topic_prefix.clone_from(&config.log.topic_prefix);
+    settings.group_prefix.clone_from(&k.group_prefix);
+    settings.partitions = k.partitions;
+    settings.replication_factor = k.replication_factor;
+    settings.create_topics = k.create_topics;
+    settings.session_timeout = k.session_timeout;
+    settings.heartbeat_interval = k.heartbeat_interval;
+    settings.request_timeout = k.request_timeout;
+    settings.tansu_workarounds = k.tansu_workarounds;
+    settings.client_config = k.client.clone();
+    settings.compaction_min_lag = config.log.audit_horizon;
+    settings
 }
 
 /// Opens the configured state store.
@@ -49,3 +72,4 @@ pub fn open_store(config: &Config) -> anyhow::Result<EmbeddedStore> {
         ),
     }
 }
+

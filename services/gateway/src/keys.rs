@@ -76,7 +76,7 @@ pub fn new_key(
 /// running server's control socket.
 async fn append_control(config: &Config, event: &Event) -> anyhow::Result<()> {
     let codec = Codec::new().context("cannot load the event schemas")?;
-    match crate::backends::open_log(config) {
+    match crate::backends::open_log(config).await {
         Ok(log) => {
             let record = Record::new(event.partition_key().as_str(), codec.encode(event)?);
             let appended = log.append(event.topic(), vec![record]).await;
@@ -139,7 +139,7 @@ pub async fn create(
 }
 
 pub async fn list(config: &Config) -> anyhow::Result<()> {
-    let keys: Vec<KeyInfo> = match crate::backends::open_log(config) {
+    let keys: Vec<KeyInfo> = match crate::backends::open_log(config).await {
         Ok(log) => {
             let codec = Codec::new()?;
             let table = load_keys(&log, &codec).await;

@@ -14,8 +14,8 @@ use switchyard_config::{Config, LogBackend};
 use switchyard_events::Codec;
 use switchyard_ingress::control::{ControlPlane, ControlWriter, follow};
 use switchyard_ingress::{AppState, IngressConfig, NodeDescription, Readiness};
-use switchyard_log::EventLog;
 use switchyard_log::embedded::EmbeddedLog;
+use switchyard_log::{AnyLog, EventLog};
 use switchyard_runtime::{CancellationToken, Metrics, Supervisor};
 
 use crate::cli::StreamName;
@@ -70,10 +70,10 @@ pub async fn run(
         .context("cannot set up logging")?;
 
     let metrics = Metrics::new();
-    let log = crate::backends::open_log(&config)?;
-    {
+    let log = crate::backends::open_log(&config).await?;
+    if let Some(embedded) = log.as_embedded() {
         let metrics = metrics.clone();
-        log.set_commit_observer(Arc::new(move |commit| {
+        embedded.set_commit_observer(Arc::new(move |commit| {
             metrics.log().record_group_commit(commit.records);
             for (topic, records) in &commit.by_topic {
                 metrics
@@ -108,16 +108,18 @@ pub async fn run(
             shutdown.clone(),
         ),
     );
-    supervisor.spawn(
-        "log-maintenance",
-        maintain_log(
-            log.clone(),
-            config.log.retention_check_interval,
-            shutdown.clone(),
-        ),
-    );
+    if let Some(embedded) = log.as_embedded() {
+        supervisor.spawn(
+            "log-maintenance",
+            maintain_log(
+                embedded.clone(),
+                config.log.retention_check_interval,
+                shutdown.clone(),
+            ),
+        );
+    }
 
-    if let LogBackend::Embedded(_) = config.log.backend {
+    if let (LogBackend::Embedded(_), Some(embedded)) = (&config.log.backend, log.as_embedded()) {
         let socket = crate::control_socket::socket_path(&config.data_dir);
         let listener = crate::control_socket::bind(&socket)?;
         supervisor.spawn(
@@ -125,7 +127,7 @@ pub async fn run(
             crate::control_socket::serve(
                 listener,
                 socket,
-                log.clone(),
+                embedded.clone(),
                 Arc::clone(&codec),
                 plane.clone(),
                 shutdown.clone(),
@@ -135,7 +137,7 @@ pub async fn run(
 
     let description = Arc::new(NodeDescription {
         roles: roles.iter().flat_map(|r| r.names()).collect(),
-        log: backend_name(&config.log.backend).into(),
+        log: log.backend_name().into(),
         store: format!("{:?}", config.store.backend)
             .split(['(', ' ', '{'])
             .next()
@@ -151,6 +153,7 @@ pub async fn run(
         let publisher = gateway.publisher.clone();
         let (publish_log, publish_metrics) = (log.clone(), metrics.clone());
         let batch_max = config.gateway.publish_batch_max;
+        let append_timeout = config.gateway.publish_append_timeout;
         let stop = publisher_stop.clone();
         supervisor.spawn("publisher", async move {
             switchyard_ingress::publish::run(
@@ -158,6 +161,7 @@ pub async fn run(
                 rx,
                 publish_log,
                 batch_max,
+                append_timeout,
                 publish_metrics,
                 stop,
             )
@@ -195,6 +199,18 @@ pub async fn run(
             &supervisor,
             "stream:decisions",
             switchyard_decisions::DecisionsProcessor,
+            deps(),
+            &shutdown,
+        );
+    } else if serves_api {
+        // An ingress without the decisions processor in its process (the distributed mode):
+        // the decisions read model lives in this node's store, folded from the decisions topic
+        // under a group of its own, so every replica answers lookups and exports.
+        let group = format!("decisions-view-{}", node_id(&config.data_dir)?);
+        spawn_processor(
+            &supervisor,
+            "decisions-view",
+            switchyard_processor::Regrouped::new(switchyard_decisions::DecisionsProcessor, group),
             deps(),
             &shutdown,
         );
@@ -373,7 +389,7 @@ fn spawn_processor<P: switchyard_processor::Processor>(
     supervisor: &Supervisor,
     name: &'static str,
     processor: P,
-    deps: switchyard_processor::ProcessorDeps<EmbeddedLog, switchyard_store::EmbeddedStore>,
+    deps: switchyard_processor::ProcessorDeps<AnyLog, switchyard_store::EmbeddedStore>,
     shutdown: &CancellationToken,
 ) {
     let runtime = switchyard_processor::ProcessorRuntime::new(
@@ -387,12 +403,21 @@ fn spawn_processor<P: switchyard_processor::Processor>(
     });
 }
 
-fn backend_name(backend: &LogBackend) -> &'static str {
-    match backend {
-        LogBackend::Embedded(_) => "embedded",
-        LogBackend::Memory => "memory",
-        LogBackend::Kafka { .. } => "kafka",
+/// Returns this node's id, kept in `<data_dir>/node-id` (created on first start), so a restarted
+/// node resumes its own consumer groups.
+fn node_id(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let file = data_dir.join("node-id");
+    match std::fs::read_to_string(&file) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     }
+    let id = switchyard_events::EventId::now_v7().to_string();
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::write(&file, &id).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(id)
 }
 
 /// Applies retention and compaction periodically.

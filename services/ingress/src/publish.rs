@@ -259,13 +259,75 @@ fn encode(codec: &Codec, event: &Event) -> anyhow::Result<Record> {
         .at(event.envelope().event_time.as_millis()))
 }
 
+/// Whether the log has been acknowledging appends. After a failed or timed-out append the
+/// publisher stops trying for a backoff (doubling from 250 ms to 10 s): new batches go straight
+/// to the spill, and the next spill drain is the probe that finds the log back.
+#[derive(Debug)]
+struct LogHealth {
+    timeout: Duration,
+    down_until: Option<tokio::time::Instant>,
+    backoff: Duration,
+}
+
+impl LogHealth {
+    const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+    const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+    fn new(timeout: Duration) -> Self {
+        LogHealth {
+            timeout,
+            down_until: None,
+            backoff: Self::FIRST_BACKOFF,
+        }
+    }
+
+    fn is_down(&self) -> bool {
+        self.down_until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+
+    fn failed(&mut self) {
+        if self.down_until.is_none() {
+            tracing::warn!(
+                "the event log does not acknowledge appends; events spill to disk until it does"
+            );
+        }
+        self.down_until = Some(tokio::time::Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(Self::MAX_BACKOFF);
+    }
+
+    fn succeeded(&mut self) {
+        if self.down_until.take().is_some() {
+            tracing::info!("the event log acknowledges appends again; re-sending the spill");
+        }
+        self.backoff = Self::FIRST_BACKOFF;
+    }
+
+    /// Appends within the timeout; a timeout is a failure (the append may still land later,
+    /// and then twice: consumers dedupe by event id).
+    async fn append<L: EventLog>(
+        &self,
+        log: &L,
+        topic: Topic,
+        records: Vec<Record>,
+    ) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout, log.append(topic, records)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no acknowledgement within {:?}", self.timeout)),
+        }
+    }
+}
+
 /// Drains the queue into the log until `shutdown`, then drains what is left; re-sends the spill
-/// whenever the queue is idle.
+/// whenever the queue is idle and the log acknowledges appends. An append that fails or is not
+/// acknowledged within `append_timeout` spills its batch.
 pub async fn run<L: EventLog>(
     publisher: Publisher,
     mut rx: mpsc::Receiver<Event>,
     log: L,
     batch_max: usize,
+    append_timeout: Duration,
     metrics: switchyard_runtime::Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -278,6 +340,7 @@ pub async fn run<L: EventLog>(
             s.appended.load(Ordering::Relaxed),
         );
     };
+    let mut health = LogHealth::new(append_timeout);
     let mut buf = Vec::with_capacity(batch_max);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
@@ -290,25 +353,44 @@ pub async fn run<L: EventLog>(
             // Close the queue and drain whatever is still in it.
             rx.close();
             while rx.recv_many(&mut buf, batch_max).await > 0 {
-                append_or_spill(&publisher, &log, std::mem::take(&mut buf)).await;
+                append_or_spill(&publisher, &log, &mut health, std::mem::take(&mut buf)).await;
             }
             publisher.spill.persist();
-            drain_spill(&publisher, &log).await;
+            if !health.is_down() {
+                drain_spill(&publisher, &log, &mut health).await;
+            }
             report(&publisher);
             return Ok(());
         }
         if !buf.is_empty() {
-            append_or_spill(&publisher, &log, std::mem::take(&mut buf)).await;
+            append_or_spill(&publisher, &log, &mut health, std::mem::take(&mut buf)).await;
         }
-        if rx.is_empty() && !publisher.spill.is_empty() {
+        if rx.is_empty() && !publisher.spill.is_empty() && !health.is_down() {
             publisher.spill.persist();
-            drain_spill(&publisher, &log).await;
+            drain_spill(&publisher, &log, &mut health).await;
         }
         report(&publisher);
     }
 }
 
-async fn append_or_spill<L: EventLog>(publisher: &Publisher, log: &L, mut events: Vec<Event>) {
+fn spill_records(publisher: &Publisher, topic: Topic, records: &[Record]) {
+    for r in records {
+        match publisher.spill.push(topic, r) {
+            Ok(()) => {
+                publisher.stats.spilled.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::error!(error = %e, "cannot spill an event; it is lost"),
+        }
+    }
+    publisher.spill.persist();
+}
+
+async fn append_or_spill<L: EventLog>(
+    publisher: &Publisher,
+    log: &L,
+    health: &mut LogHealth,
+    mut events: Vec<Event>,
+) {
     publisher.sign(&mut events);
     let mut by_topic: BTreeMap<Topic, Vec<Record>> = BTreeMap::new();
     for event in &events {
@@ -323,30 +405,36 @@ async fn append_or_spill<L: EventLog>(publisher: &Publisher, log: &L, mut events
             }
         }
     }
+    if health.is_down() {
+        for (topic, records) in &by_topic {
+            spill_records(publisher, *topic, records);
+        }
+        return;
+    }
+    let attempt = &*health;
     let appends = by_topic.into_iter().map(|(topic, records)| async move {
         let n = records.len() as u64;
-        match log.append(topic, records.clone()).await {
-            Ok(_) => {
+        match attempt.append(log, topic, records.clone()).await {
+            Ok(()) => {
                 publisher.stats.appended.fetch_add(n, Ordering::Relaxed);
+                true
             }
             Err(e) => {
                 tracing::warn!(error = %e, %topic, records = n, "log append failed; spilling");
-                for r in &records {
-                    match publisher.spill.push(topic, r) {
-                        Ok(()) => {
-                            publisher.stats.spilled.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(e) => tracing::error!(error = %e, "cannot spill an event; it is lost"),
-                    }
-                }
-                publisher.spill.persist();
+                spill_records(publisher, topic, &records);
+                false
             }
         }
     });
-    futures::future::join_all(appends).await;
+    let results = futures::future::join_all(appends).await;
+    if results.iter().all(|ok| *ok) {
+        health.succeeded();
+    } else {
+        health.failed();
+    }
 }
 
-async fn drain_spill<L: EventLog>(publisher: &Publisher, log: &L) {
+async fn drain_spill<L: EventLog>(publisher: &Publisher, log: &L, health: &mut LogHealth) {
     loop {
         let items = match publisher.spill.peek(1024) {
             Ok(items) if !items.is_empty() => items,
@@ -365,10 +453,12 @@ async fn drain_spill<L: EventLog>(publisher: &Publisher, log: &L) {
         }
         for (topic, (seqs, records)) in by_topic {
             let n = records.len() as u64;
-            if let Err(e) = log.append(topic, records).await {
+            if let Err(e) = health.append(log, topic, records).await {
                 tracing::warn!(error = %e, "the log still refuses appends; the spill waits");
+                health.failed();
                 return;
             }
+            health.succeeded();
             if let Err(e) = publisher.spill.remove(&seqs) {
                 // Re-sent but not removed: a later drain sends them again; consumers dedupe by id.
                 tracing::error!(error = %e, "cannot remove re-sent events from the spill");

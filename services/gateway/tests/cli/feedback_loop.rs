@@ -19,7 +19,7 @@ use crate::{Server, http, http_with, run};
 /// length, and every demo model's answer to this one (which quotes those 80 characters) is
 /// long enough for the top grade. The judge thus sees both models as equally good, which is
 /// the known quality this test plays out (admins and users agree until the degradation).
-fn prompt(i: usize) -> String {
+pub(crate) fn prompt(i: usize) -> String {
     format!("{} question {i}", "a ".repeat(40).trim_end())
 }
 
@@ -51,7 +51,7 @@ fn admin_key(dir: &Path) -> anyhow::Result<String> {
 /// A live route demo/large → demo/small with small learning thresholds. The priors file gives
 /// demo/small the benchmark score of demo/large (the stand-ins' known quality: equally good),
 /// so what holds the baseline on day 0 is the org evidence the constraints ask for.
-fn config(dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn config(dir: &Path) -> anyhow::Result<String> {
     let priors = dir.join("priors.toml");
     std::fs::write(
         &priors,
@@ -97,7 +97,7 @@ sample_rate = 1.0
 }
 
 /// One chat request; returns (decision id, the answer).
-fn chat(
+pub(crate) fn chat(
     server: &Server,
     model: &str,
     content: &str,
@@ -125,7 +125,7 @@ fn chat(
 
 /// Polls `GET /v1/decisions/{id}` until the read model has the decision and its response;
 /// returns the trace.
-fn trace(server: &Server, id: &str) -> anyhow::Result<Value> {
+pub(crate) fn trace(server: &Server, id: &str) -> anyhow::Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let (status, _, body) = http(server.addr, "GET", &format!("/v1/decisions/{id}"), None)?;
@@ -143,7 +143,7 @@ fn trace(server: &Server, id: &str) -> anyhow::Result<Value> {
 }
 
 /// Posts feedback that must be accepted.
-fn feedback(server: &Server, key: Option<&str>, body: &Value) -> anyhow::Result<()> {
+pub(crate) fn feedback(server: &Server, key: Option<&str>, body: &Value) -> anyhow::Result<()> {
     let auth = key.map(|k| format!("Bearer {k}"));
     let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
     let (status, _, text) = http_with(
@@ -158,7 +158,7 @@ fn feedback(server: &Server, key: Option<&str>, body: &Value) -> anyhow::Result<
 }
 
 /// An admin rating (0..1) of one decision.
-fn rate(server: &Server, admin: &str, decision: &str, score: f64) -> anyhow::Result<()> {
+pub(crate) fn rate(server: &Server, admin: &str, decision: &str, score: f64) -> anyhow::Result<()> {
     feedback(
         server,
         Some(admin),
@@ -169,7 +169,7 @@ fn rate(server: &Server, admin: &str, decision: &str, score: f64) -> anyhow::Res
 /// Sends routed requests until one's trace satisfies `done`; returns that trace. Polling with
 /// real requests (not a dry-run explain) also keeps the projector's inputs moving: it publishes
 /// at most once per 500 ms of event time, on an input.
-fn poll_traces(
+pub(crate) fn poll_traces(
     server: &Server,
     what: &str,
     timeout: Duration,
@@ -192,7 +192,7 @@ fn poll_traces(
 }
 
 /// Whether a trace's constraint checks have `name` failed.
-fn failed(trace: &Value, name: &str) -> bool {
+pub(crate) fn failed(trace: &Value, name: &str) -> bool {
     trace["constraints"]
         .as_array()
         .is_some_and(|c| c.iter().any(|x| x["name"] == name && x["passed"] == false))

@@ -4,6 +4,7 @@
 mod audit;
 mod chat;
 mod config;
+mod distributed;
 mod export;
 mod feedback;
 mod feedback_loop;
