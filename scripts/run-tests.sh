@@ -17,7 +17,9 @@ echo "== OpenAI SDK conformance: the official Python and Node clients against th
 # Same features as the test build above, so nothing is compiled twice.
 cargo build -p switchyard --features switchyard-log/kafka
 export SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/switchyard"
-"$VENV/bin/python" -m pytest -q tests/python
+# With a broker: tests/python/test_kafka_avro.py runs `serve` on Kafka and reads its topics with
+# confluent-kafka and fastavro (as any Kafka tool would).
+scripts/with-tansu.sh "$VENV/bin/python" -m pytest -q tests/python
 (cd tests/node && node --test)
 
 echo "== schemathesis: OpenAI's spec against createChatCompletion, listModels, createEmbedding"

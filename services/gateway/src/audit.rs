@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use switchyard_config::Config;
-use switchyard_events::Codec;
 use switchyard_ingress::audit::{AuditReport, Auditor, ConfiguredModels, Progress, audit};
 use switchyard_ingress::export::parse_time;
 use switchyard_ingress::routes::RoutingDefaults;
@@ -103,7 +102,7 @@ pub async fn run(config: &Config, options: &AuditOptions) -> anyhow::Result<()> 
         now_micros: now,
         horizon_micros: i64::try_from(config.log.audit_horizon.as_micros()).unwrap_or(i64::MAX),
     };
-    let codec = Codec::new().context("cannot load the event schemas")?;
+    let codec = switchyard_registry::codec_for(config.schema_registry.url.as_deref()).await?;
     let log = crate::backends::open_log(config).await.context(
         "cannot open the event log (stop the server that holds the data directory, or audit a copy of it)",
     )?;

@@ -11,8 +11,8 @@ use anyhow::{Context, bail};
 use rand::RngCore;
 use switchyard_config::{Config, LogBackend};
 use switchyard_events::{
-    ApiKeyCreated, ApiKeyId, Codec, Envelope, Event, EventId, KeyHash, OrgId, PartitionKey,
-    RouteName, Timestamp, TraceId,
+    ApiKeyCreated, ApiKeyId, Envelope, Event, EventId, KeyHash, OrgId, PartitionKey, RouteName,
+    Timestamp, TraceId,
 };
 use switchyard_ingress::control::{KeyInfo, load_keys};
 use switchyard_ingress::limits::KeyLimits;
@@ -75,7 +75,7 @@ pub fn new_key(
 /// Appends a control event: directly when the data directory is free, else through the
 /// running server's control socket.
 async fn append_control(config: &Config, event: &Event) -> anyhow::Result<()> {
-    let codec = Codec::new().context("cannot load the event schemas")?;
+    let codec = switchyard_registry::codec_for(config.schema_registry.url.as_deref()).await?;
     match crate::backends::open_log(config).await {
         Ok(log) => {
             let record = Record::new(event.partition_key().as_str(), codec.encode(event)?);
@@ -141,7 +141,8 @@ pub async fn create(
 pub async fn list(config: &Config) -> anyhow::Result<()> {
     let keys: Vec<KeyInfo> = match crate::backends::open_log(config).await {
         Ok(log) => {
-            let codec = Codec::new()?;
+            let codec =
+                switchyard_registry::codec_for(config.schema_registry.url.as_deref()).await?;
             let table = load_keys(&log, &codec).await;
             log.close().await?;
             table?.keys()

@@ -83,7 +83,8 @@ pub async fn run(
         }));
     }
     let store = crate::backends::open_store(&config)?;
-    let codec = Arc::new(Codec::new().context("cannot load the event schemas")?);
+    let codec =
+        Arc::new(switchyard_registry::codec_for(config.schema_registry.url.as_deref()).await?);
 
     let supervisor = Supervisor::new();
     supervisor
