@@ -11,6 +11,9 @@ VENV ?= $(CACHE_DIR)/venv
 LISTEN ?= 127.0.0.1:8080
 # Cargo features the tests and lints build with: the Kafka backend of the event log.
 TEST_FEATURES := --features switchyard-log/kafka
+# Lints also compile the ScyllaDB state store (untested: no ScyllaDB here), which the tests leave
+# out of the workspace build so its dependents are not built twice; `make test-scylla` has it.
+LINT_FEATURES := $(TEST_FEATURES) --features switchyard-store/scylla
 ARGS ?=
 
 .PHONY: help
@@ -45,10 +48,14 @@ test-rust: ## Run the Rust test suites only (starts a Tansu broker for the Kafka
 test-kafka: ## Run only the Kafka event-log contract suite, against a fresh Tansu broker
 	@if cargo nextest --version >/dev/null 2>&1; then scripts/with-tansu.sh cargo nextest run --workspace --profile ci $(TEST_FEATURES) -E 'package(switchyard-log) & test(/^kafka::/)'; else scripts/with-tansu.sh cargo test --workspace $(TEST_FEATURES) --test it -- kafka::; fi
 
+.PHONY: test-scylla
+test-scylla: ## The ScyllaDB state store's tests: unit tests, and its contract suite if SCYLLA_URI=host:port is set (else skipped)
+	cargo nextest run -p switchyard-store --features scylla
+
 .PHONY: lint
-lint: ## rustfmt --check and clippy on every target (with the Kafka backend) with warnings denied
+lint: ## rustfmt --check and clippy on every target (with the Kafka and ScyllaDB backends) with warnings denied
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
+	cargo clippy --workspace --all-targets $(LINT_FEATURES) -- -D warnings
 
 .PHONY: fmt
 fmt: ## Format the code

@@ -19,6 +19,7 @@ mod any;
 mod embedded;
 #[cfg(feature = "scylla")]
 pub mod scylla;
+pub mod scylla_layout;
 
 use std::fmt;
 use std::future::Future;

@@ -67,9 +67,29 @@ pub fn open_store(config: &Config) -> anyhow::Result<EmbeddedStore> {
             EmbeddedStore::temporary().context("cannot open the in-memory store")
         }
         StoreBackend::Scylla { nodes, .. } => anyhow::bail!(
-            "store.url names ScyllaDB ({}), but this build has no Scylla backend yet (the distributed-mode issue adds it behind the `scylla` feature); use store.url = \"embedded\"",
+            "store.url names ScyllaDB ({}), but this command runs on the embedded store only so far (the ScyllaDB backend exists behind the `scylla` feature, untested, and is not wired here yet); use store.url = \"embedded\"",
             nodes.join(",")
         ),
     }
 }
 
+/// Opens the configured state store as one type: the embedded store, or ScyllaDB
+/// (`store.url = "scylla://host:port/keyspace"`, binary built with `--features scylla`; the
+/// ScyllaDB backend is untested, see the README).
+pub async fn open_any_store(config: &Config) -> anyhow::Result<switchyard_store::AnyStore> {
+    match &config.store.backend {
+        StoreBackend::Scylla { nodes, keyspace } => {
+            switchyard_store::AnyStore::scylla(nodes, keyspace)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot open the ScyllaDB store at {} (keyspace {keyspace})",
+                        nodes.join(",")
+                    )
+                })
+        }
+        StoreBackend::Embedded(_) | StoreBackend::Memory => {
+            open_store(config).map(switchyard_store::AnyStore::from)
+        }
+    }
+}

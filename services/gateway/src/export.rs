@@ -63,7 +63,7 @@ pub async fn decisions(config: &Config, args: &DecisionsExport<'_>) -> anyhow::R
     }
     let filter = export_filter(args.from, args.to, args.route, SystemClock.now_micros())
         .map_err(|(message, param)| anyhow::anyhow!("--{param}: {message}"))?;
-    let store = crate::backends::open_store(config).context(
+    let store = crate::backends::open_any_store(config).await.context(
         "cannot open the decisions read model (stop the server that holds the data directory, or use GET /v1/export/decisions)",
     )?;
     let queries = DecisionQueries::new(store);

@@ -309,3 +309,27 @@ fn an_export_verifies_tampering_fails_and_orgs_see_only_their_own() -> anyhow::R
 fn text_of(path: &Path) -> anyhow::Result<String> {
     Ok(std::fs::read_to_string(path)?)
 }
+
+/// `export decisions` on a `scylla://` store: a binary without the `scylla` feature says how to
+/// get it; one with it names the store it could not reach (nothing listens on port 1). Either
+/// way one clear line and a non-zero exit, never a panic. (The ScyllaDB backend itself is
+/// untested: no ScyllaDB here.)
+#[test]
+fn export_from_a_scylla_store_is_a_clear_error() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = crate::switchyard(dir.path())
+        .env("SWITCHYARD__STORE__URL", "scylla://127.0.0.1:1/switchyard")
+        .args(["export", "decisions", "--org", "acme", "-o", "-"])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "exit 0: {stderr}");
+    ensure!(!stderr.contains("panicked"), "{stderr}");
+    ensure!(
+        stderr.contains("without the `scylla` cargo feature")
+            || stderr.contains("cannot open the ScyllaDB store at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    ensure!(out.stdout.is_empty(), "nothing exported");
+    Ok(())
+}
