@@ -126,8 +126,9 @@ pub enum CodecError {
     /// The compiled-in schemas or manifest are invalid.
     #[error("compiled-in schemas are invalid: {0}")]
     Schemas(String),
-    /// The schema registry could not say what an unknown schema id stands for (unreachable, or
-    /// its schema is not a version of a Switchyard event this build can resolve).
+    /// The schema registry could not be asked what an unknown schema id stands for (unreachable,
+    /// or it answered an error). The one transient codec error: the same bytes may decode once
+    /// the registry answers ([`CodecError::is_transient`]).
     #[error("cannot resolve schema id {id} through the schema registry: {message}")]
     Resolve {
         /// The id found in the frame.
@@ -135,9 +136,24 @@ pub enum CodecError {
         /// What went wrong.
         message: String,
     },
+    /// The registry's schema for an id is not a version of a Switchyard event this build can
+    /// resolve to today's type.
+    #[error("schema id {id} from the schema registry is unusable: {message}")]
+    UnusableSchema {
+        /// The id found in the frame.
+        id: u32,
+        /// Why.
+        message: String,
+    },
 }
 
 impl CodecError {
+    /// Returns whether decoding the same bytes again may succeed (the schema registry could not
+    /// be asked about their id): a consumer retries rather than dead-letters.
+    pub const fn is_transient(&self) -> bool {
+        matches!(self, CodecError::Resolve { .. })
+    }
+
     /// Returns a low-cardinality label for error metrics.
     pub const fn metric_label(&self) -> &'static str {
         match self {
@@ -153,6 +169,7 @@ impl CodecError {
             CodecError::IdConflict { .. } => "id_conflict",
             CodecError::Schemas(_) => "schemas",
             CodecError::Resolve { .. } => "schema_resolve",
+            CodecError::UnusableSchema { .. } => "unusable_schema",
         }
     }
 }
@@ -465,7 +482,7 @@ impl Codec {
             Some(text) => match self.interpret(&text) {
                 Ok(learned) => (Some(learned.clone()), Ok(Some(learned))),
                 // Cached as unusable: the same id always names the same schema.
-                Err(message) => (None, Err(CodecError::Resolve { id, message })),
+                Err(message) => (None, Err(CodecError::UnusableSchema { id, message })),
             },
         };
         if let Ok(mut learned) = self.inner.learned.write() {
@@ -701,16 +718,19 @@ mod tests {
         // Not a Switchyard event; no such id; the registry failing.
         assert!(matches!(
             codec.decode(&reframe(23, &sample, &[])),
-            Err(CodecError::Resolve { id: 23, .. })
+            Err(CodecError::UnusableSchema { id: 23, .. })
+        ));
+        assert!(matches!(
+            codec.decode(&reframe(23, &sample, &[])),
+            Err(CodecError::UnknownSchemaId { id: 23 })
         ));
         assert!(matches!(
             codec.decode(&reframe(25, &sample, &[])),
             Err(CodecError::UnknownSchemaId { id: 25 })
         ));
-        assert!(matches!(
-            codec.decode(&reframe(24, &sample, &[])),
-            Err(CodecError::Resolve { id: 24, .. })
-        ));
+        let failed = codec.decode(&reframe(24, &sample, &[]));
+        assert!(matches!(failed, Err(CodecError::Resolve { id: 24, .. })));
+        assert!(failed.is_err_and(|e| e.is_transient()));
         assert!(codec.decode(&reframe(24, &sample, &[])).is_err());
         // Manifest ids never reach the resolver; answers are cached, failures are not.
         assert_eq!(codec.decode(&sample)?, expected);

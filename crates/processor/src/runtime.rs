@@ -602,6 +602,13 @@ where
         for record in records {
             let event = match self.deps.codec.decode(&record.value) {
                 Ok(event) => event,
+                // The schema registry could not be asked about the id: retry the batch rather
+                // than dead-letter an input that decodes once it answers.
+                Err(e) if e.is_transient() => {
+                    return Err(BatchFailure::Transient(ProcessError::Transient(Box::new(
+                        e,
+                    ))));
+                }
                 Err(e) => {
                     tracing::warn!(
                         group,

@@ -295,6 +295,77 @@ async fn transient_failures_retry_the_batch_and_skip_nothing() -> Result<()> {
     Ok(())
 }
 
+/// A schema registry that answers what a resolver asks for only after failing twice.
+#[derive(Debug)]
+struct FlakyRegistry {
+    failures_left: std::sync::atomic::AtomicU32,
+    asked: std::sync::atomic::AtomicU32,
+}
+
+impl switchyard_events::SchemaResolver for FlakyRegistry {
+    fn schema_text(&self, _id: u32) -> Result<Option<String>, String> {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err("registry unreachable".into());
+        }
+        let set = switchyard_events::schema_set().map_err(|e| e.clone())?;
+        let latest = set
+            .latest(switchyard_events::EventKind::RequestReceived)
+            .ok_or("no schema")?;
+        Ok(Some(latest.source().to_owned()))
+    }
+}
+
+/// An input framed with a registry id the codec must look up: while the registry cannot be
+/// asked, the batch is retried (never dead-lettered), and it is processed once it answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_lookup_failure_retries_the_batch_instead_of_dead_lettering() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = Node::open(dir.path())?;
+    node.publish((0..5).map(|i| request(i, &[]))).await?;
+    let framed = Codec::new()?.encode(&Event::RequestReceived(request(5, &[])))?;
+    let mut registry_framed = vec![0, 0, 0, 0, 77];
+    registry_framed.extend_from_slice(framed.get(5..).unwrap_or_default());
+    node.publish_raw("req-5", &registry_framed).await?;
+    node.publish((6..10).map(|i| request(i, &[]))).await?;
+
+    let registry = std::sync::Arc::new(FlakyRegistry {
+        failures_left: 2.into(),
+        asked: 0.into(),
+    });
+    let codec = Codec::with_resolver(HashMap::new(), registry.clone())?;
+    let (task, shutdown) = spawn(node.runtime_with_codec(Counter::default(), options(4), codec));
+    node.wait_caught_up().await?;
+    shutdown.cancel();
+    task.await??;
+
+    for i in 0..10 {
+        ensure!(
+            node.count(i).await? == 1,
+            "req-{i} counted {}",
+            node.count(i).await?
+        );
+    }
+    ensure!(node.read_all(Topic::DeadLetter).await?.is_empty());
+    ensure!(
+        registry.asked.load(Ordering::SeqCst) == 3,
+        "asked {}",
+        registry.asked.load(Ordering::SeqCst)
+    );
+    let metrics = node.metrics.encode();
+    ensure!(
+        metrics.contains(&format!(
+            "processor_retries_total{{group=\"{GROUP}\",stage=\"process\"}} 2"
+        )),
+        "{metrics}"
+    );
+    Ok(())
+}
+
 /// Two members of the group split the partitions; together they count everything once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_split_partitions_and_count_everything_once() -> Result<()> {

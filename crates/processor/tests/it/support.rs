@@ -172,12 +172,22 @@ impl Node {
         counter: Counter,
         options: ProcessorOptions,
     ) -> ProcessorRuntime<Counter, EmbeddedLog, EmbeddedStore> {
+        self.runtime_with_codec(counter, options, Codec::new().expect("codec"))
+    }
+
+    /// A runtime whose codec is `codec` (e.g. one resolving ids through a schema registry).
+    pub fn runtime_with_codec(
+        &self,
+        counter: Counter,
+        options: ProcessorOptions,
+        codec: Codec,
+    ) -> ProcessorRuntime<Counter, EmbeddedLog, EmbeddedStore> {
         ProcessorRuntime::new(
             counter,
             ProcessorDeps {
                 log: self.log.clone(),
                 store: self.store.clone(),
-                codec: Codec::new().expect("codec"),
+                codec,
                 metrics: self.metrics.clone(),
                 clock: Arc::new(ManualClock::at_micros(1_764_000_000_123_456 + 2_000_000)),
             },
