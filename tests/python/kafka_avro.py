@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import fastavro
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -81,6 +81,7 @@ def read_topics(bootstrap: str, prefix: str, schemas: Schemas, timeout: float = 
             "bootstrap.servers": bootstrap,
             "group.id": "third-party-reader",  # never joined: partitions are assigned by hand
             "enable.auto.commit": False,
+            "enable.partition.eof": True,
         }
     )
     try:
@@ -98,11 +99,20 @@ def read_topics(bootstrap: str, prefix: str, schemas: Schemas, timeout: float = 
                     continue
                 consumer.assign([TopicPartition(topic, partition, low)])
                 offset = low
-                while offset < high:
-                    message = consumer.poll(timeout)
+                # Up to the high watermark, then on until the partition is quiet: Tansu 0.6
+                # reports the base offset of its last record batch + 1 as the high watermark,
+                # so the rest of that batch lies beyond it.
+                while True:
+                    message = consumer.poll(timeout if offset < high else 1.0)
                     if message is None:
-                        raise TimeoutError(f"{topic}[{partition}]: nothing at offset {offset} of {high}")
+                        if offset < high:
+                            raise TimeoutError(
+                                f"{topic}[{partition}]: nothing at offset {offset} of {high}"
+                            )
+                        break
                     if message.error():
+                        if message.error().code() == KafkaError._PARTITION_EOF:
+                            break
                         raise RuntimeError(f"{topic}[{partition}]: {message.error()}")
                     schema_id, full_name, record = decode(message.value(), schemas)
                     out.append(

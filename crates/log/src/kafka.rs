@@ -57,7 +57,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -497,7 +497,10 @@ struct Inner {
     options: KafkaOptions,
     names: Arc<Names>,
     partitions: HashMap<Topic, u32>,
-    producer: FutureProducer,
+    /// The idempotent producer. Replaced when it hits a fatal error (a fenced or unknown
+    /// producer id, e.g. after a broker lost its producer state in a restart): an idempotent
+    /// producer never recovers from one, and every later append would fail.
+    producer: RwLock<Arc<FutureProducer>>,
     readers: Arc<Readers>,
     round_robin: AtomicU32,
     closed: AtomicBool,
@@ -567,7 +570,7 @@ impl KafkaLog {
                 options,
                 names,
                 partitions,
-                producer,
+                producer: RwLock::new(Arc::new(producer)),
                 readers,
                 round_robin: AtomicU32::new(0),
                 closed: AtomicBool::new(false),
@@ -772,18 +775,77 @@ fn stored(m: &BorrowedMessage<'_>, topic: Topic, partition: u32) -> StoredRecord
     }
 }
 
-impl EventLog for KafkaLog {
-    type Subscription = KafkaSubscription;
+impl KafkaLog {
+    fn producer(&self) -> Arc<FutureProducer> {
+        Arc::clone(
+            &self
+                .inner
+                .producer
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
 
-    async fn append(&self, topic: Topic, records: Vec<Record>) -> Result<Vec<Position>, LogError> {
-        self.check_open()?;
-        if records.is_empty() {
-            return Ok(Vec::new());
+    /// After a failed append: when the producer is in a fatal state, or the broker no longer
+    /// knows its producer id (a restarted broker that lost its producer state answers
+    /// `ProducerFenced` or `UnknownProducerId` forever), a new producer replaces it (once,
+    /// whichever append notices first). The caller sees the failure and retries.
+    fn replace_if_fatal(&self, failed: &Arc<FutureProducer>, error: Option<&KafkaError>) {
+        let state_lost = matches!(
+            error.and_then(KafkaError::rdkafka_error_code),
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::Fatal
+            )
+        );
+        let (code, reason) = match failed.client().fatal_error() {
+            Some((code, reason)) => (Some(code), reason),
+            None if state_lost => (None, error.map(ToString::to_string).unwrap_or_default()),
+            None => return,
+        };
+        let mut current = self
+            .inner
+            .producer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&current, failed) {
+            return;
         }
-        let partitions = self.partitions(topic);
-        let name = self.topic_name(topic);
+        match self
+            .inner
+            .options
+            .producer_config()
+            .create::<FutureProducer>()
+        {
+            Ok(fresh) => {
+                tracing::warn!(
+                    ?code,
+                    reason,
+                    "the idempotent Kafka producer hit a fatal error; a new producer replaces it"
+                );
+                *current = Arc::new(fresh);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create a Kafka producer to replace a failed one")
+            }
+        }
+    }
+
+    /// Sends `records` through `producer` and waits for every delivery report.
+    async fn send(
+        &self,
+        producer: &Arc<FutureProducer>,
+        topic: Topic,
+        name: &str,
+        partitions: u32,
+        records: &[Record],
+    ) -> Result<Vec<Position>, LogError> {
         let mut deliveries = Vec::with_capacity(records.len());
-        for rec in &records {
+        for rec in records {
             let partition = if rec.key.is_empty() {
                 self.inner.round_robin.fetch_add(1, Ordering::Relaxed) % partitions.max(1)
             } else {
@@ -807,7 +869,7 @@ impl EventLog for KafkaLog {
                 message = message.timestamp(ts);
             }
             loop {
-                match self.inner.producer.send_result(message) {
+                match producer.send_result(message) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         break;
@@ -817,7 +879,10 @@ impl EventLog for KafkaLog {
                         message = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
-                    Err((e, _)) => return Err(kafka_error(&format!("appending to {name}"), e)),
+                    Err((e, _)) => {
+                        self.replace_if_fatal(producer, Some(&e));
+                        return Err(kafka_error(&format!("appending to {name}"), e));
+                    }
                 }
             }
         }
@@ -829,11 +894,35 @@ impl EventLog for KafkaLog {
                     partition: d.partition.max(0) as u32,
                     offset: d.offset.max(0) as u64,
                 }),
-                Ok(Err((e, _))) => return Err(kafka_error(&format!("appending to {name}"), e)),
+                Ok(Err((e, _))) => {
+                    self.replace_if_fatal(producer, Some(&e));
+                    return Err(kafka_error(&format!("appending to {name}"), e));
+                }
                 Err(_canceled) => return Err(LogError::Closed),
             }
         }
         Ok(positions)
+    }
+}
+
+impl EventLog for KafkaLog {
+    type Subscription = KafkaSubscription;
+
+    async fn append(&self, topic: Topic, records: Vec<Record>) -> Result<Vec<Position>, LogError> {
+        self.check_open()?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let partitions = self.partitions(topic);
+        let name = self.topic_name(topic);
+        let producer = self.producer();
+        let result = self
+            .send(&producer, topic, name, partitions, &records)
+            .await;
+        if result.is_err() {
+            self.replace_if_fatal(&producer, None);
+        }
+        result
     }
 
     fn partitions(&self, topic: Topic) -> u32 {
@@ -1005,8 +1094,7 @@ impl EventLog for KafkaLog {
     async fn flush(&self) -> Result<(), LogError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
-            this.inner
-                .producer
+            this.producer()
                 .flush(this.inner.options.request_timeout)
                 .map_err(|e| kafka_error("flushing the producer", e))
         })
