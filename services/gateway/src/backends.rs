@@ -67,7 +67,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<EmbeddedStore> {
             EmbeddedStore::temporary().context("cannot open the in-memory store")
         }
         StoreBackend::Scylla { nodes, .. } => anyhow::bail!(
-            "store.url names ScyllaDB ({}), but this command runs on the embedded store only so far (the ScyllaDB backend exists behind the `scylla` feature, untested, and is not wired here yet); use store.url = \"embedded\"",
+            "store.url names ScyllaDB ({}), which this command cannot open (commands open it through open_any_store); use store.url = \"embedded\"",
             nodes.join(",")
         ),
     }

@@ -82,7 +82,7 @@ pub async fn run(
             }
         }));
     }
-    let store = crate::backends::open_store(&config)?;
+    let store = crate::backends::open_any_store(&config).await?;
     let codec =
         Arc::new(switchyard_registry::codec_for(config.schema_registry.url.as_deref()).await?);
 
@@ -390,7 +390,7 @@ fn spawn_processor<P: switchyard_processor::Processor>(
     supervisor: &Supervisor,
     name: &'static str,
     processor: P,
-    deps: switchyard_processor::ProcessorDeps<AnyLog, switchyard_store::EmbeddedStore>,
+    deps: switchyard_processor::ProcessorDeps<AnyLog, switchyard_store::AnyStore>,
     shutdown: &CancellationToken,
 ) {
     let runtime = switchyard_processor::ProcessorRuntime::new(
@@ -500,7 +500,7 @@ fn build_gateway(
     config: &Config,
     codec: &Codec,
     plane: ControlPlane,
-    store: &switchyard_store::EmbeddedStore,
+    store: &switchyard_store::AnyStore,
     metrics: &Metrics,
 ) -> anyhow::Result<(
     switchyard_ingress::gateway::Gateway,

@@ -53,7 +53,7 @@ pub struct Gateway {
     /// The router: priors, routing table, signer.
     pub router: crate::routing::RouterState,
     /// The decisions read model, where this node can read it.
-    pub decisions: Option<switchyard_decisions::DecisionQueries<switchyard_store::EmbeddedStore>>,
+    pub decisions: Option<switchyard_decisions::DecisionQueries<switchyard_store::AnyStore>>,
     /// Shadow mirroring: the per-(org, route) UTC-day spend against `mirror_daily_cap_usd`.
     pub mirrors: crate::mirror::Mirrors,
     /// Per-key requests and tokens per minute.

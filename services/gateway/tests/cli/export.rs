@@ -333,3 +333,24 @@ fn export_from_a_scylla_store_is_a_clear_error() -> anyhow::Result<()> {
     ensure!(out.stdout.is_empty(), "nothing exported");
     Ok(())
 }
+
+/// `serve` on a `scylla://` store stops at startup with the same clear line (no ScyllaDB here:
+/// nothing listens on port 1), instead of serving on some other store.
+#[test]
+fn serve_on_a_scylla_store_is_a_clear_error() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let out = crate::switchyard(dir.path())
+        .env("SWITCHYARD__STORE__URL", "scylla://127.0.0.1:1/switchyard")
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "exit 0: {stderr}");
+    ensure!(!stderr.contains("panicked"), "{stderr}");
+    ensure!(
+        stderr.contains("without the `scylla` cargo feature")
+            || stderr.contains("cannot open the ScyllaDB store at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    Ok(())
+}
