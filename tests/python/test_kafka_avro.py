@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 import uuid
 
@@ -27,16 +28,38 @@ needs_kafka = pytest.mark.skipif(
 )
 
 
-def post(url, body):
+def call(method, url, body=None):
+    data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+        url, data=data, method=method, headers={"content-type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return response.headers, json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.headers, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"{method} {url}: {e.code} {e.read().decode()}") from None
+
+
+def post(url, body):
+    return call("POST", url, body)
 
 
 def run_traffic(env):
-    """Starts serve on Kafka, sends one chat completion and its feedback, stops it."""
+    """Creates a key with `switchyard keys create`, then starts serve on Kafka and sends a chat
+    completion, its feedback, a route configuration, a pin and an unpin and a constraints change;
+    stops it. Returns the request and decision ids."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHYARD__")}
+    full_env.update(env)
+    with tempfile.TemporaryDirectory() as data_dir:
+        created = subprocess.run(
+            [os.environ["SWITCHYARD_BIN"], "--data-dir", data_dir, "keys", "create", "--org", "acme"],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert created.returncode == 0, created.stderr
     gateway = Gateway(env=env)
     try:
         headers, completion = post(
@@ -44,6 +67,14 @@ def run_traffic(env):
             {"model": "auto", "messages": [{"role": "user", "content": "hello kafka"}]},
         )
         post(f"{gateway.url}/v1/feedback", {"id": completion["id"], "score": 1})
+        call(
+            "PUT",
+            f"{gateway.url}/v1/routes/support",
+            {"baseline": "demo/large", "candidates": ["demo/small"], "mode": "shadow"},
+        )
+        post(f"{gateway.url}/v1/routes/default/pin", {"model": "demo/large", "reason": "incident"})
+        call("DELETE", f"{gateway.url}/v1/routes/default/pin")
+        call("PUT", f"{gateway.url}/v1/routes/default/constraints", {"max_regression": 0.02})
     finally:
         gateway.stop()
     return completion["id"], headers["x-switchyard-decision-id"]
@@ -57,6 +88,10 @@ def kafka_env(prefix, registry=None):
         "SWITCHYARD__LOG__KAFKA__PARTITIONS": "2",
         "SWITCHYARD__LOG__KAFKA__REPLICATION_FACTOR": "1",
         "SWITCHYARD__LOG__KAFKA__TANSU_WORKAROUNDS": "true",
+        # As services/gateway/tests/cli/distributed.rs: groups settle in seconds, not 45 s.
+        "SWITCHYARD__LOG__KAFKA__SESSION_TIMEOUT_MS": "2000",
+        "SWITCHYARD__LOG__KAFKA__HEARTBEAT_INTERVAL_MS": "500",
+        "SWITCHYARD__LOG__KAFKA__REQUEST_TIMEOUT_MS": "10000",
     }
     if registry:
         env["SWITCHYARD__SCHEMA_REGISTRY__URL"] = registry
@@ -74,7 +109,17 @@ def check_records(rows, request_id, decision_id):
     by_event = {}
     for row in rows:
         by_event.setdefault(row["event"], []).append(row["record"])
-    for event in ("RequestReceived", "RouteDecided", "ResponseCompleted", "FeedbackSubmitted"):
+    for event in (
+        "RequestReceived",
+        "RouteDecided",
+        "ResponseCompleted",
+        "FeedbackSubmitted",
+        "ApiKeyCreated",
+        "RouteConfigured",
+        "RoutePinned",
+        "RouteUnpinned",
+        "ConstraintsChanged",
+    ):
         assert event in by_event, f"no {event} among {sorted(by_event)}"
     assert [r["request_id"] for r in by_event["RequestReceived"]] == [request_id]
     assert [r["request_id"] for r in by_event["ResponseCompleted"]] == [request_id]
@@ -83,6 +128,13 @@ def check_records(rows, request_id, decision_id):
     assert decision["signature"], "a decision is signed"
     [feedback] = by_event["FeedbackSubmitted"]
     assert feedback["target"] == {"request_id": request_id}, feedback["target"]
+    [key] = by_event["ApiKeyCreated"]
+    assert key["envelope"]["org"] == "acme" and len(key["key_hash"]) == 64, key
+    assert [r["route"] for r in by_event["RouteConfigured"]] == ["support"]
+    [pin] = by_event["RoutePinned"]
+    assert pin["model"] == "demo/large" and pin["reason"] == "incident", pin
+    [change] = by_event["ConstraintsChanged"]
+    assert change["constraints"]["max_regression"] == 0.02 and change["sequence"] == 0, change
 
 
 @needs_kafka
