@@ -156,7 +156,12 @@ impl ScyllaStore {
 
         let prepare = |cql: String| {
             let session = &session;
-            async move { session.prepare(cql).await.map_err(StoreError::storage) }
+            async move {
+                let mut statement = session.prepare(cql).await.map_err(StoreError::storage)?;
+                // Reads, and writes with client-side timestamps: safe for the driver to retry.
+                statement.set_is_idempotent(true);
+                Ok::<_, StoreError>(statement)
+            }
         };
         let get =
             prepare("SELECT v FROM state WHERE tbl = ? AND bucket = ? AND k = ?".into()).await?;
@@ -174,9 +179,7 @@ impl ScyllaStore {
         .await?;
         let mut scans = Vec::with_capacity(ScanShape::ALL.len());
         for shape in ScanShape::ALL {
-            let mut scan = prepare(shape.cql()).await?;
-            scan.set_page_size(SCAN_PAGE_ROWS);
-            scans.push(scan);
+            scans.push(prepare(shape.cql()).await?);
         }
         let scans: [PreparedStatement; 4] = scans
             .try_into()
@@ -292,7 +295,15 @@ impl StateStore for ScyllaStore {
             exclusive_start,
             bounded: end.is_some(),
         };
-        let statement = &self.inner.scans[shape.index()];
+        // No bucket contributes more than `limit` rows to the merged page: one round trip each
+        // for a page of up to SCAN_PAGE_ROWS.
+        let mut statement = self.inner.scans[shape.index()].clone();
+        statement.set_page_size(
+            i32::try_from(limit)
+                .unwrap_or(SCAN_PAGE_ROWS)
+                .clamp(1, SCAN_PAGE_ROWS),
+        );
+        let statement = &statement;
         let session = &self.inner.session;
         // One ordered stream per bucket; every key is in exactly one bucket, so merging them by
         // key yields the table's keys in order without duplicates.
@@ -361,6 +372,7 @@ impl StateStore for ScyllaStore {
         let folded = fold(batch)?;
         let inner = &self.inner;
         let mut cql = Batch::new(BatchType::Logged);
+        cql.set_is_idempotent(true);
         let mut values: Vec<Vec<CqlValue>> =
             Vec::with_capacity(folded.state.len() + folded.checkpoints.len());
         for ((table, key), value) in folded.state {
