@@ -15,9 +15,10 @@
 //!
 //! What the port's promises become here:
 //! - `apply` is one LOGGED batch: once it returns, every write and checkpoint of the batch will
-//!   be applied (the batch log replays a half-applied batch), so state never outlives or lags its
-//!   checkpoint after a crash. It is **not isolated**: a concurrent reader may see some of the
-//!   batch's writes before the others. Within a batch the embedded store's order holds (puts in
+//!   be applied (the batch log replays a half-applied batch), so state and its checkpoint end up
+//!   together even after a crash. It is **not isolated**: a concurrent reader may see some of the
+//!   batch's writes before the others. An `apply` that fails (a timeout) may still be applied
+//!   later; the processors' idempotence under redelivery is what makes retrying it safe. Within a batch the embedded store's order holds (puts in
 //!   order, then deletes; the last write to a key wins), because the batch is folded to one write
 //!   per key before it is sent (CQL gives every statement of a batch the same timestamp, and a
 //!   tie is not resolved by statement order).
@@ -110,7 +111,10 @@ async fn connect_session(nodes: &[String]) -> Result<Session, StoreError> {
 
 impl ScyllaStore {
     /// Connects, checks that the keyspace exists, creates the tables of [`SCHEMA_CQL`] that are
-    /// missing and prepares the statements.
+    /// missing and prepares the statements. Several processes starting at once race on those
+    /// `CREATE TABLE IF NOT EXISTS`; on a cluster whose schema changes are not Raft-managed that
+    /// can leave conflicting table ids, so a deployment creates the tables once beforehand
+    /// (`cqlsh -k <keyspace> -f schemas/scylla/state_store.cql`).
     pub async fn connect(options: &ScyllaOptions) -> Result<Self, StoreError> {
         if !is_valid_keyspace(&options.keyspace) {
             return Err(StoreError::Invalid(format!(
@@ -118,11 +122,13 @@ impl ScyllaStore {
                 options.keyspace
             )));
         }
+        // An unquoted CQL identifier is case-insensitive: the server keeps it in lower case.
+        let keyspace = options.keyspace.to_ascii_lowercase();
         let session = connect_session(&options.nodes).await?;
         let found = session
             .query_unpaged(
                 "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
-                (options.keyspace.as_str(),),
+                (keyspace.as_str(),),
             )
             .await
             .map_err(StoreError::storage)?
@@ -135,12 +141,12 @@ impl ScyllaStore {
                  want, e.g. CREATE KEYSPACE {ks} WITH replication = {{'class': \
                  'NetworkTopologyStrategy', 'replication_factor': 3}} (see \
                  schemas/scylla/state_store.cql)",
-                ks = options.keyspace,
+                ks = keyspace,
                 nodes = options.nodes.join(","),
             )));
         }
         session
-            .use_keyspace(options.keyspace.as_str(), false)
+            .use_keyspace(keyspace.as_str(), false)
             .await
             .map_err(StoreError::storage)?;
         for statement in schema_statements() {
@@ -187,7 +193,7 @@ impl ScyllaStore {
         Ok(ScyllaStore {
             inner: Arc::new(Inner {
                 session,
-                keyspace: options.keyspace.clone(),
+                keyspace,
                 get,
                 put,
                 delete,
