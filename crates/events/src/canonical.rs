@@ -340,6 +340,13 @@ impl RouteDecided {
         Ok(canonical_fast::signing_payload(self))
     }
 
+    /// Writes [`RouteDecided::signing_payload`] into `out`, replacing its content: the same
+    /// bytes, into a buffer a signer reuses for every trace of a batch.
+    pub fn write_signing_payload(&self, out: &mut Vec<u8>) {
+        out.clear();
+        canonical_fast::write_signing_payload(self, out);
+    }
+
     /// The definition of [`RouteDecided::signing_payload`], executable: the decision's serde
     /// JSON value, `signature` and top-level defaults removed, pruned, serialised as JCS. Slow
     /// (a `Value` tree and its re-serialisation); kept for tests, which check that the fast

@@ -308,7 +308,9 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, x: f64) {
     if (1e-5..1e15).contains(&x) && !may_tie(x) {
         let start = out.len();
         if CompactFormatter.write_f64(out, x).is_ok() {
-            if x.fract() != 0.0 {
+            // `x < 1e15`: the conversion is exact for an integer (and `fract` would be a libm
+            // call).
+            if (x as i64) as f64 != x {
                 return;
             }
             if out.ends_with(b".0") {
@@ -680,6 +682,13 @@ fn write_signal(o: &mut Obj<'_>, signal: &SignalContribution) {
 
 /// Returns the signing payload of a decision (see [`RouteDecided::signing_payload`]).
 pub(crate) fn signing_payload(decision: &RouteDecided) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_signing_payload(decision, &mut out);
+    out
+}
+
+/// Appends the signing payload of a decision to `out`.
+pub(crate) fn write_signing_payload(decision: &RouteDecided, out: &mut Vec<u8>) {
     // Every field named: a new field is a compile error here until it is written (or, like
     // `signature` and `signature_proof`, deliberately left out).
     let RouteDecided {
@@ -723,8 +732,8 @@ pub(crate) fn signing_payload(decision: &RouteDecided) -> Vec<u8> {
         + 192 * candidates.len()
         + 128 * (signals.len() + constraints.len())
         + 32 * (unpriced_models.len() + evidence.regressions.len());
-    let mut out = Vec::with_capacity(capacity);
-    let mut o = Obj::open(&mut out);
+    out.reserve(capacity);
+    let mut o = Obj::open(out);
     o.str("baseline_model", baseline_model.as_str());
     o.opt_int("canary_bucket", *canary_bucket);
     o.opt_int("canary_percent", canary_percent.map(i32::from));
@@ -775,5 +784,4 @@ pub(crate) fn signing_payload(decision: &RouteDecided) -> Vec<u8> {
     if !o.close() {
         out.push(b'}');
     }
-    out
 }

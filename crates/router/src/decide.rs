@@ -15,10 +15,12 @@
 //!    choice (and mirrors a sampled share to it); `canary` serves the choice to the sessions
 //!    whose sticky bucket falls under the percentage; `live` serves the choice.
 
+use std::borrow::Cow;
+
 use switchyard_events::{PinReason, RouteMode};
 use switchyard_providers::{ModelInfo, Needs};
 
-use crate::constraints::{Check, Subject, check_all};
+use crate::constraints::{CONSTRAINT_NAMES, Check, Subject, check_all};
 use crate::math::{hash_parts, unit_draw};
 use crate::policy::RoutePolicy;
 use crate::priors::{Prior, Priors};
@@ -195,8 +197,9 @@ pub struct CandidateEval {
     pub confidence: Option<f64>,
     /// Constraints that failed (candidates only), in check order.
     pub failed: Vec<&'static str>,
-    /// Why it was excluded: capability, catalog or a failed constraint.
-    pub filtered: Option<String>,
+    /// Why it was excluded: capability, catalog or a failed constraint (a fixed text for all
+    /// but the capability reasons that name numbers).
+    pub filtered: Option<Cow<'static, str>>,
     /// Whether its price is unknown.
     pub unpriced: bool,
 }
@@ -277,6 +280,22 @@ pub struct NoCapableModel {
     pub reasons: Vec<String>,
 }
 
+/// Returns why a candidate whose first failed constraint is `name` was excluded.
+fn failed_reason(name: &'static str) -> Cow<'static, str> {
+    Cow::Borrowed(match name {
+        "max_regression" => "constraint max_regression failed",
+        "min_quality" => "constraint min_quality failed",
+        "max_error_rate" => "constraint max_error_rate failed",
+        "max_cost_increase" => "constraint max_cost_increase failed",
+        "max_cost_per_request" => "constraint max_cost_per_request failed",
+        "max_p95_latency_ms" => "constraint max_p95_latency_ms failed",
+        "min_confidence" => "constraint min_confidence failed",
+        "min_samples" => "constraint min_samples failed",
+        "rollback_threshold" => "constraint rollback_threshold failed",
+        other => return Cow::Owned(format!("constraint {other} failed")),
+    })
+}
+
 /// Constraints that compare a candidate with the baseline.
 const RELATIVE: [&str; 4] = [
     "max_regression",
@@ -314,8 +333,10 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         })
     };
     let filter_of = |info: Option<&ModelInfo>| match info {
-        None => Some("not in the model catalog, or its provider is not configured".to_owned()),
-        Some(m) => m.cannot_meet(&req.needs),
+        None => Some(Cow::Borrowed(
+            "not in the model catalog, or its provider is not configured",
+        )),
+        Some(m) => m.cannot_meet(&req.needs).map(Cow::Owned),
     };
 
     // The baseline: scored even when it cannot serve, because relative constraints and the
@@ -338,7 +359,8 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         filtered: base_filtered,
         unpriced: base_info.is_some_and(|m| !m.price_known()),
     });
-    let mut checks_of: Vec<Vec<Check>> = vec![Vec::new()];
+    let mut checks_of: Vec<Vec<Check>> = Vec::with_capacity(1 + policy.candidates.len());
+    checks_of.push(Vec::new());
     for id in &policy.candidates {
         let info = lookup(id);
         let unpriced = info.is_some_and(|m| !m.price_known());
@@ -353,6 +375,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         };
         let mut checks = Vec::new();
         if eval.filtered.is_none() {
+            checks.reserve_exact(CONSTRAINT_NAMES.len());
             let evidence = evidence_of(id);
             let mut score = score_of(evidence, info, base_cost);
             let rel = relative(evidence, base_evidence, &base_score, phase, learning);
@@ -374,7 +397,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
                 .map(|c| c.name)
                 .collect();
             if let Some(first) = eval.failed.first() {
-                eval.filtered = Some(format!("constraint {first} failed"));
+                eval.filtered = Some(failed_reason(first));
             }
             eval.confidence = Some(conf);
             eval.score = Some(score);
@@ -625,4 +648,19 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         table_version: ctx.table_version,
         seed: req.seed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixed texts say what the formatted one said.
+    #[test]
+    fn failed_reasons_name_the_constraint() {
+        for name in CONSTRAINT_NAMES {
+            assert_eq!(failed_reason(name), format!("constraint {name} failed"));
+            assert!(matches!(failed_reason(name), Cow::Borrowed(_)), "{name}");
+        }
+        assert_eq!(failed_reason("other"), "constraint other failed");
+    }
 }

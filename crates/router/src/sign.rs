@@ -80,6 +80,18 @@ fn node_hash(left: &Hash, right: &Hash) -> Hash {
     h.finalize().into()
 }
 
+/// Returns a hash in lowercase hex (what `hex::encode` gives, without its per-character
+/// iterator: a batch writes `log2(size)` of these per trace).
+fn hex_of(hash: &Hash) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(64);
+    for b in hash {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    text
+}
+
 /// Returns the bytes a batch signature covers.
 pub fn batch_message(tree_size: u64, root: &Hash) -> Vec<u8> {
     let mut m = Vec::with_capacity(BATCH_CONTEXT.len() + 8 + 32);
@@ -298,9 +310,12 @@ impl DecisionSigner {
             return Ok(());
         }
         let mut leaves = Vec::with_capacity(decisions.len());
+        // One payload buffer for the whole batch: each payload is hashed and dropped.
+        let mut payload = Vec::new();
         for d in &mut decisions {
             d.signing_key_id.clone_from(&self.public.key_id);
-            leaves.push(leaf_hash(&d.signing_payload()?));
+            d.write_signing_payload(&mut payload);
+            leaves.push(leaf_hash(&payload));
         }
         let depth = usize::BITS - (leaves.len() - 1).leading_zeros();
         let mut paths = vec![Vec::with_capacity(depth as usize); leaves.len()];
@@ -312,7 +327,7 @@ impl DecisionSigner {
             d.signature_proof = Some(SignatureProof {
                 leaf_index: index as i64,
                 tree_size: size as i64,
-                path: path.iter().map(hex::encode).collect(),
+                path: path.iter().map(hex_of).collect(),
             });
         }
         Ok(())
@@ -371,6 +386,15 @@ mod tests {
                 assert!(root_from_proof(n as u64, n as u64, leaves[i], path).is_err());
             }
         }
+    }
+
+    #[test]
+    fn hashes_are_written_as_hex_encodes_them() {
+        for i in 0..32u8 {
+            let hash = leaf_hash(&[i; 3]);
+            assert_eq!(hex_of(&hash), hex::encode(hash));
+        }
+        assert_eq!(hex_of(&[0xab; 32]), "ab".repeat(32));
     }
 
     /// RFC 9162 §2.1.3.2 rejects a proof of the wrong length.

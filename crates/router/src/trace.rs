@@ -89,7 +89,7 @@ pub fn build_trace(
             success: c.score.as_ref().and_then(|s| finite(s.success)),
             feedback: c.score.as_ref().and_then(|s| finite(s.feedback)),
             cost: c.score.as_ref().and_then(|s| finite(s.cost)),
-            filtered_reason: c.filtered.clone(),
+            filtered_reason: c.filtered.as_deref().map(str::to_owned),
             estimated_cost_usd: c
                 .score
                 .as_ref()
@@ -118,7 +118,13 @@ pub fn build_trace(
             limit: finite(c.limit),
             observed: c.observed.and_then(finite),
             detail: Some(match c.detail {
-                Some(d) => format!("{checked}: {d}"),
+                Some(d) => {
+                    let mut text = String::with_capacity(checked.len() + 2 + d.len());
+                    text.push_str(checked);
+                    text.push_str(": ");
+                    text.push_str(d);
+                    text
+                }
                 None => checked.to_owned(),
             }),
         })

@@ -23,6 +23,10 @@ fn assert_same(decision: &RouteDecided) -> Result<String> {
         fast, reference,
         "fast payload differs from the reference for {decision:#?}"
     );
+    // Into a reused buffer (as a signer writes a batch): the same bytes, nothing left over.
+    let mut reused = b"{\"an earlier payload\":1}".to_vec();
+    decision.write_signing_payload(&mut reused);
+    assert_eq!(String::from_utf8(reused)?, fast, "reused buffer");
     Ok(fast)
 }
 
