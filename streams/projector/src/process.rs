@@ -18,11 +18,13 @@ use switchyard_store::StateStore;
 
 use crate::config::ProjectorConfig;
 use crate::snapshot;
+use crate::snapshot::scan_all;
 use crate::state::{
     BaselineHint, CELLS, ConfiguredFacts, ConstraintsHead, Contribution, DecisionFacts, EXPIRY,
-    Ending, HINTS, OFFSETS, PinFacts, REQUESTS, ROLLBACK, ROUTES, RequestRecord, ResponseFacts,
-    RollbackState, RouteControl, ScoreFacts, WATERMARKS, cell_key, cell_prefix, expiry_key,
-    hint_key, keep_newer, offset_key, org_id_key, parse_expiry_key,
+    EXPIRY_CURSORS, Ending, HINTS, OFFSETS, PROGRESS, PROGRESS_KEY, PinFacts, Progress, REQUESTS,
+    ROLLBACK, ROUTES, RequestRecord, ResponseFacts, RollbackState, RouteControl, ScoreFacts,
+    WATERMARKS, cell_key, cell_prefix, expiry_key, hint_key, keep_newer, org_id_key,
+    parse_expiry_key, sortable,
 };
 use crate::stats::{WindowCell, nano_usd, quality_bin};
 
@@ -102,14 +104,16 @@ impl Processor for ProjectorProcessor {
             config: &self.config,
             partition: input.partition,
         };
-        state.put(
-            OFFSETS,
-            offset_key(input.topic.code(), input.partition),
-            (input.offset + 1).to_be_bytes().to_vec(),
-        );
-        let watermark = fold
-            .advance_watermark(state, input.event_time().as_micros())
-            .await?;
+        let time = input.event_time().as_micros();
+        fold_progress(
+            state,
+            input.topic.code(),
+            input.partition,
+            input.offset,
+            time,
+        )
+        .await?;
+        let watermark = fold.advance_watermark(state, time).await?;
         let publish = match &input.event {
             Event::RouteDecided(e) => fold.on_decision(state, e, watermark).await?,
             Event::ResponseCompleted(e) => fold.on_response(state, e, watermark).await?,
@@ -136,6 +140,54 @@ impl Processor for ProjectorProcessor {
         }
         Ok(())
     }
+}
+
+/// Records the input in the [`PROGRESS`] entry (seeded, in a store written before it existed,
+/// from the per-partition [`OFFSETS`] and [`WATERMARKS`] it replaces).
+async fn fold_progress<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    topic_code: u8,
+    partition: u32,
+    offset: u64,
+    time: i64,
+) -> Result<(), ProcessError> {
+    let mut progress = match state.get(PROGRESS, PROGRESS_KEY).await? {
+        Some(bytes) => Progress::decode(&bytes).ok_or_else(|| {
+            ProcessError::fatal(format!("stored {PROGRESS} entry does not parse"))
+        })?,
+        None => seed_progress(state).await?,
+    };
+    progress.fold(topic_code, partition, offset, time);
+    state.put(PROGRESS, PROGRESS_KEY, progress.encode());
+    Ok(())
+}
+
+/// Returns the progress the per-partition tables of an older store record (empty in a new one).
+async fn seed_progress<S: StateStore>(
+    state: &StagedState<'_, S>,
+) -> Result<Progress, ProcessError> {
+    let mut progress = Progress::default();
+    scan_all(state, OFFSETS, b"", |key, value| {
+        if let (Some((code, partition)), Ok(next)) = (key.split_first(), <[u8; 8]>::try_from(value))
+            && let Ok(partition) = <[u8; 4]>::try_from(partition)
+        {
+            progress.next.insert(
+                (*code, u32::from_be_bytes(partition)),
+                u64::from_be_bytes(next),
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    scan_all(state, WATERMARKS, b"", |_, value| {
+        if let Ok(bytes) = <[u8; 8]>::try_from(value) {
+            let time = i64::from_be_bytes(bytes);
+            progress.watermark = Some(progress.watermark.map_or(time, |w| w.max(time)));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(progress)
 }
 
 /// Returns the contributions in `old` but not in `new`, and in `new` but not in `old`
@@ -440,10 +492,7 @@ impl Fold<'_> {
         }
         record.folded = folded;
 
-        let expires_at = record.last_fact_at().map(|at| {
-            at.as_micros()
-                .saturating_add(self.config.join_retention_micros())
-        });
+        let expires_at = self.expires_at(&record);
         if record.expires_at != expires_at {
             if let Some(old) = record.expires_at {
                 state.delete(
@@ -457,6 +506,10 @@ impl Fold<'_> {
                     expiry_key(record.partition, new, org, request.as_str()),
                     Vec::new(),
                 );
+                let mut sweep = Sweep::read(state, record.partition).await?;
+                if sweep.indexed(new) {
+                    sweep.write(state, record.partition);
+                }
             }
             record.expires_at = expires_at;
         }
@@ -565,25 +618,56 @@ impl Fold<'_> {
         }
     }
 
+    /// Returns when a request's join state can be dropped: once its newest fact is older than
+    /// `window + bucket + join_grace` (its contributions have left the window).
+    fn expires_at(&self, record: &RequestRecord) -> Option<i64> {
+        record.last_fact_at().map(|at| {
+            at.as_micros()
+                .saturating_add(self.config.join_retention_micros())
+        })
+    }
+
     /// Drops the join state of this partition's requests whose every fact is older than
-    /// `window + bucket + join_grace` (their contributions have left the window).
+    /// `window + bucket + join_grace` (their contributions have left the window), at most
+    /// [`EXPIRY_PER_INPUT`] per input. Skipped while the partition's [`Sweep`] says nothing is
+    /// due; else the sweep starts at its cursor, so the entries deleted before (tombstones until
+    /// a compaction) are not stepped over again.
     async fn expire_requests<S: StateStore>(
         &self,
         state: &mut StagedState<'_, S>,
         watermark: i64,
     ) -> Result<(), ProcessError> {
-        let prefix = self.partition.to_be_bytes();
+        let before = Sweep::read(state, self.partition).await?;
+        if before.next_due > watermark {
+            return Ok(());
+        }
+        let mut sweep = before;
+        let partition = self.partition.to_be_bytes();
+        // Strictly after `[partition][cursor - 1]`: every entry at the cursor's time or later.
+        let after = (sweep.cursor > i64::MIN).then(|| {
+            let mut after = partition.to_vec();
+            after.extend_from_slice(&sortable(sweep.cursor.saturating_sub(1)));
+            after
+        });
         let due = state
-            .scan_prefix(EXPIRY, &prefix, None, EXPIRY_PER_INPUT)
+            .scan_prefix(EXPIRY, &partition, after.as_deref(), EXPIRY_PER_INPUT)
             .await?;
+        // Nothing left when the page is not full; due again at once when it is.
+        sweep.next_due = if due.len() < EXPIRY_PER_INPUT {
+            i64::MAX
+        } else {
+            watermark
+        };
         for (key, _) in due {
             let Some((at, org, request)) = parse_expiry_key(&key) else {
                 state.delete(EXPIRY, key);
                 continue;
             };
             if at > watermark {
+                sweep.next_due = at;
                 break;
             }
+            sweep.cursor = sweep.cursor.max(at);
             state.delete(EXPIRY, key);
             let record_key = org_id_key(&org, &request);
             let record = state
@@ -593,7 +677,60 @@ impl Fold<'_> {
                 state.delete(REQUESTS, record_key);
             }
         }
+        if sweep != before {
+            sweep.write(state, self.partition);
+        }
         Ok(())
+    }
+}
+
+/// Where a partition's [`EXPIRY`] sweep stands (its [`EXPIRY_CURSORS`] entry): every entry of
+/// the partition is at or after `cursor` and at or after `next_due`. Both are bounds, lowered
+/// when an entry is indexed earlier, so they only ever cause extra reading, never a missed
+/// entry; they depend on when sweeps ran, so unlike the rest of the partition's state they are
+/// a function of the order of its inputs, not of their set alone (nothing published shows
+/// them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sweep {
+    /// Where the next sweep starts.
+    cursor: i64,
+    /// No entry is due before this time: no sweep until the watermark reaches it.
+    next_due: i64,
+}
+
+impl Sweep {
+    /// Returns the partition's sweep state (from the start, due now, when there is none).
+    async fn read<S: StateStore>(
+        state: &StagedState<'_, S>,
+        partition: u32,
+    ) -> Result<Self, ProcessError> {
+        let bytes = state.get(EXPIRY_CURSORS, &partition.to_be_bytes()).await?;
+        let parsed = bytes.as_deref().and_then(|bytes| {
+            let (cursor, rest) = bytes.split_first_chunk::<8>()?;
+            let next_due = <[u8; 8]>::try_from(rest).ok()?;
+            Some(Sweep {
+                cursor: i64::from_be_bytes(*cursor),
+                next_due: i64::from_be_bytes(next_due),
+            })
+        });
+        Ok(parsed.unwrap_or(Sweep {
+            cursor: i64::MIN,
+            next_due: i64::MIN,
+        }))
+    }
+
+    /// Accounts for an entry indexed at `at`; returns whether the bounds moved.
+    fn indexed(&mut self, at: i64) -> bool {
+        let before = *self;
+        self.cursor = self.cursor.min(at);
+        self.next_due = self.next_due.min(at);
+        *self != before
+    }
+
+    fn write<S: StateStore>(&self, state: &mut StagedState<'_, S>, partition: u32) {
+        let mut value = self.cursor.to_be_bytes().to_vec();
+        value.extend_from_slice(&self.next_due.to_be_bytes());
+        state.put(EXPIRY_CURSORS, partition.to_be_bytes().to_vec(), value);
     }
 }
 

@@ -21,9 +21,9 @@ use switchyard_store::{StateStore, Table};
 use crate::config::ProjectorConfig;
 use crate::process::SCAN_PAGE;
 use crate::state::{
-    BaselineHint, CELLS, HINTS, OFFSETS, ORGS, OrgState, POOL, POOL_ORG, PinFacts, PoolShare,
-    ROLLBACK, ROUTES, RollbackState, RouteControl, WATERMARKS, org_id_key, org_key, parse_cell_key,
-    take_str,
+    BaselineHint, CELLS, HINTS, ORGS, OrgState, POOL, POOL_ORG, PROGRESS, PROGRESS_KEY, PinFacts,
+    PoolShare, Progress, ROLLBACK, ROUTES, RollbackState, RouteControl, org_id_key, org_key,
+    parse_cell_key, take_str,
 };
 use crate::stats::{Counts, ModelWindow, RegressionRule, WindowCell};
 
@@ -42,7 +42,7 @@ const ORG_SOURCES: [FeedbackSource; 4] = [
 ];
 
 /// Reads every entry of `table` under `prefix`, a page at a time.
-async fn scan_all<S: StateStore>(
+pub(crate) async fn scan_all<S: StateStore>(
     state: &StagedState<'_, S>,
     table: Table,
     prefix: &[u8],
@@ -69,17 +69,18 @@ fn parse<T: serde::de::DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T
         .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}")))
 }
 
+/// Returns the inputs folded so far (the entry the fold keeps up to date with every input).
+async fn progress<S: StateStore>(state: &StagedState<'_, S>) -> Result<Progress, ProcessError> {
+    match state.get(PROGRESS, PROGRESS_KEY).await? {
+        Some(bytes) => Progress::decode(&bytes)
+            .ok_or_else(|| ProcessError::fatal(format!("stored {PROGRESS} entry does not parse"))),
+        None => Ok(Progress::default()),
+    }
+}
+
 /// Returns the newest event time folded on any partition (the window's "now").
 async fn watermark<S: StateStore>(state: &StagedState<'_, S>) -> Result<i64, ProcessError> {
-    let mut now = i64::MIN;
-    scan_all(state, WATERMARKS, b"", |_, value| {
-        if let Ok(bytes) = <[u8; 8]>::try_from(value) {
-            now = now.max(i64::from_be_bytes(bytes));
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(now)
+    Ok(progress(state).await?.watermark.unwrap_or(i64::MIN))
 }
 
 /// Returns the version (sum of every input partition's next offset) and the source offsets
@@ -89,25 +90,14 @@ async fn offsets<S: StateStore>(
 ) -> Result<(i64, BTreeMap<String, i64>), ProcessError> {
     let mut version: i64 = 0;
     let mut sources = BTreeMap::new();
-    scan_all(state, OFFSETS, b"", |key, value| {
-        let (Some((code, partition)), Ok(next)) = (key.split_first(), <[u8; 8]>::try_from(value))
-        else {
-            return Ok(());
+    for ((code, partition), next) in progress(state).await?.next {
+        let Some(topic) = Topic::from_code(code) else {
+            continue;
         };
-        let (Some(topic), Ok(partition)) =
-            (Topic::from_code(*code), <[u8; 4]>::try_from(partition))
-        else {
-            return Ok(());
-        };
-        let next = i64::try_from(u64::from_be_bytes(next)).unwrap_or(i64::MAX);
+        let next = i64::try_from(next).unwrap_or(i64::MAX);
         version = version.saturating_add(next);
-        sources.insert(
-            format!("{}/{}", topic.name(), u32::from_be_bytes(partition)),
-            next - 1,
-        );
-        Ok(())
-    })
-    .await?;
+        sources.insert(format!("{}/{partition}", topic.name()), next - 1);
+    }
     Ok((version, sources))
 }
 

@@ -15,16 +15,32 @@
 //! | [`EXPIRY`] | `partition, expires_at, org, request_id` | that partition | empty: when a request's join state is dropped |
 //! | [`CELLS`] | `org, route, model, partition, bucket_start` | that partition | [`WindowCell`](crate::stats::WindowCell) |
 //! | [`HINTS`] | `org, route, partition` | that partition | `BaselineHint`: the newest decision's baseline |
+//! | [`EXPIRY_CURSORS`] | `partition` | that partition | how far [`EXPIRY`] has been swept (i64 BE) |
 //! | [`WATERMARKS`] | `partition` | that partition (of every input topic) | newest event time folded (i64 BE) |
-//! | [`OFFSETS`] | `topic code, partition` | that partition | next input offset (u64 BE) |
+//! | [`OFFSETS`] | `topic code, partition` | that partition | no longer written: read once to seed [`PROGRESS`] in a store written before it |
+//! | [`PROGRESS`] | (one key) | the merge step | [`Progress`]: newest event time folded and next offset of every input partition |
 //! | [`ROUTES`] | `org, route` | the route's partition of the route topics | `RouteControl` |
 //! | [`ROLLBACK`] | `org, route` | the merge step | `RollbackState` |
 //! | [`ORGS`] | `org` | the merge step | `OrgState` (and the learning pool's, under [`POOL_ORG`]) |
 //! | [`POOL`] | `org` | the merge step | `PoolShare`: what a sharing org puts in the learning pool |
 //!
 //! The window cells of one (org, route, model) are split by partition and merged when a
-//! snapshot is built: that *merge step* reads every partition's state and writes the last two
-//! tables, so the projector's consumer group runs as one member (see the crate documentation).
+//! snapshot is built: that *merge step* reads every partition's state and writes the tables it
+//! owns, so the projector's consumer group runs as one member (see the crate documentation).
+//!
+//! # Reads that stay bounded
+//!
+//! The store is an LSM tree: an overwritten key keeps its older versions, and a deleted key a
+//! tombstone, until a flush or a compaction drops them, and a range scan steps over all of them.
+//! So no per-input read scans a table that every input rewrites or deletes from:
+//! - the snapshot's "now", version and source offsets come from the single [`PROGRESS`] entry
+//!   (one point read), not from scanning a key per input partition;
+//! - a request's [`EXPIRY`] entry is written once, when its join state is created, at the
+//!   request's expiry time then; when it comes due the sweep re-indexes it at its current
+//!   expiry time if newer facts arrived, instead of moving it on every fact. The sweep starts
+//!   at its partition's [`EXPIRY_CURSORS`] time, so the tombstones it left behind are never
+//!   stepped over again, and every entry is indexed at or after the partition's watermark, so
+//!   none lands behind the cursor.
 //!
 //! # Key layout
 //!
@@ -53,8 +69,12 @@ pub const CELLS: Table = Table::new("projector.cells");
 pub const HINTS: Table = Table::new("projector.baseline_hints");
 /// The newest event time folded, by partition.
 pub const WATERMARKS: Table = Table::new("projector.watermarks");
-/// The next input offset, by topic and partition.
+/// The next input offset, by topic and partition: stores written before [`PROGRESS`] only.
 pub const OFFSETS: Table = Table::new("projector.offsets");
+/// How far each partition's [`EXPIRY`] entries have been swept, by partition.
+pub const EXPIRY_CURSORS: Table = Table::new("projector.expiry_cursors");
+/// The inputs folded: newest event time and next offset of every input partition (one entry).
+pub const PROGRESS: Table = Table::new("projector.progress");
 /// Each route's configuration, constraints and pin from its events, by org and route.
 pub const ROUTES: Table = Table::new("projector.routes");
 /// Each route's auto-rollback state, by org and route.
@@ -65,9 +85,76 @@ pub const ORGS: Table = Table::new("projector.orgs");
 pub const POOL: Table = Table::new("projector.pool");
 
 /// Every table of the projector.
-pub const TABLES: [Table; 10] = [
-    REQUESTS, EXPIRY, CELLS, HINTS, WATERMARKS, OFFSETS, ROUTES, ROLLBACK, ORGS, POOL,
+pub const TABLES: [Table; 12] = [
+    REQUESTS,
+    EXPIRY,
+    EXPIRY_CURSORS,
+    CELLS,
+    HINTS,
+    WATERMARKS,
+    OFFSETS,
+    PROGRESS,
+    ROUTES,
+    ROLLBACK,
+    ORGS,
+    POOL,
 ];
+
+/// The key of the [`PROGRESS`] entry.
+pub(crate) const PROGRESS_KEY: &[u8] = b"";
+
+/// The inputs folded so far, over every partition: what a snapshot's window time, `version`
+/// and `source_offsets` are computed from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// The newest event time folded on any partition.
+    pub(crate) watermark: Option<i64>,
+    /// The next offset of every input (topic code, partition).
+    pub(crate) next: BTreeMap<(u8, u32), u64>,
+}
+
+impl Progress {
+    /// Records an input at `offset` with event time `time`.
+    pub(crate) fn fold(&mut self, topic_code: u8, partition: u32, offset: u64, time: i64) {
+        self.watermark = Some(self.watermark.map_or(time, |w| w.max(time)));
+        let next = self.next.entry((topic_code, partition)).or_insert(0);
+        *next = (*next).max(offset.saturating_add(1));
+    }
+
+    /// `[watermark i64 BE, i64::MIN for none]` then `[topic code][partition u32 BE][next u64 BE]`
+    /// per input partition, in order.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 13 * self.next.len());
+        out.extend_from_slice(&self.watermark.unwrap_or(i64::MIN).to_be_bytes());
+        for ((code, partition), next) in &self.next {
+            out.push(*code);
+            out.extend_from_slice(&partition.to_be_bytes());
+            out.extend_from_slice(&next.to_be_bytes());
+        }
+        out
+    }
+
+    /// Inverts [`Progress::encode`].
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let (watermark, mut rest) = bytes.split_first_chunk::<8>()?;
+        let watermark = i64::from_be_bytes(*watermark);
+        let mut next = BTreeMap::new();
+        while !rest.is_empty() {
+            let (code, tail) = rest.split_first()?;
+            let (partition, tail) = tail.split_first_chunk::<4>()?;
+            let (offset, tail) = tail.split_first_chunk::<8>()?;
+            next.insert(
+                (*code, u32::from_be_bytes(*partition)),
+                u64::from_be_bytes(*offset),
+            );
+            rest = tail;
+        }
+        Some(Progress {
+            watermark: (watermark != i64::MIN).then_some(watermark),
+            next,
+        })
+    }
+}
 
 /// The org the learning pool's snapshots are published as on the `routing-table` topic: not a
 /// valid org id (`switchyard keys create --org` allows `a-z 0-9 - _`), so no org's table.
@@ -184,13 +271,6 @@ pub(crate) fn parse_cell_key(prefix: &[u8], key: &[u8]) -> Option<CellKey> {
 /// Returns a [`HINTS`] key.
 pub(crate) fn hint_key(org: &OrgId, route: &str, partition: u32) -> Vec<u8> {
     let mut key = org_id_key(org, route);
-    key.extend_from_slice(&partition.to_be_bytes());
-    key
-}
-
-/// Returns an [`OFFSETS`] key.
-pub(crate) fn offset_key(topic_code: u8, partition: u32) -> Vec<u8> {
-    let mut key = vec![topic_code];
     key.extend_from_slice(&partition.to_be_bytes());
     key
 }

@@ -808,3 +808,79 @@ async fn a_fallback_is_an_error_of_the_routed_model_and_a_mirror_counts_for_the_
     assert!((mid.cost_mean_usd - 0.0005).abs() < 1e-12);
     Ok(())
 }
+
+/// The request ids that have join state (keys: length-prefixed org, then request id).
+async fn joined(harness: &Harness) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (key, _) in harness
+        .store
+        .scan_prefix(REQUESTS, b"", None, usize::MAX)
+        .await?
+    {
+        let org_len = u32::from_be_bytes(key[..4].try_into()?) as usize;
+        names.push(String::from_utf8(key[4 + org_len + 4..].to_vec())?);
+    }
+    Ok(names)
+}
+
+#[tokio::test]
+async fn the_expiry_sweep_drains_a_backlog_and_misses_no_late_or_renewed_request() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = test_config(Constraints::default());
+    // Join state lives 6 h + 1 h + 1 h = 8 h past a request's last fact.
+    config.join_grace = Duration::from_secs(3600);
+    let mut harness = Harness::open(dir.path(), config, 1)?;
+    let mut events = Vec::new();
+    for i in 0..100 {
+        let req = Req::new("acme", "r1", &format!("old-{i}"));
+        events.push(req.decision(CHEAP, BASE, T0 + i * SECOND));
+        events.push(req.response(CHEAP, ResponseStatus::Ok, None, 80, T0 + i * SECOND));
+    }
+    // Rated 5 h later: its join state lives until 13 h.
+    let renewed = Req::new("acme", "r1", "renewed");
+    events.push(renewed.decision(CHEAP, BASE, T0));
+    events.push(renewed.feedback("fb-r", 1, FeedbackSource::User, 1.0, T0 + 5 * HOUR));
+    harness.fold(&events, &[7]).await?;
+    ensure!(joined(&harness).await?.len() == 101);
+
+    // At 9 h the old requests are due: at most 16 per input, so a backlog drains over inputs.
+    for i in 0..8 {
+        let req = Req::new("acme", "r1", &format!("new-{i}"));
+        harness
+            .fold(&[req.decision(MID, BASE, T0 + 9 * HOUR + i * SECOND)], &[1])
+            .await?;
+    }
+    let names = joined(&harness).await?;
+    ensure!(
+        names
+            .iter()
+            .all(|n| n.starts_with("new-") || n == "renewed")
+            && names.len() == 9,
+        "after the sweep: {names:?}"
+    );
+    // A request whose facts are already past retention when they arrive (expiring at 7 h,
+    // behind the sweep's cursor) is dropped as well.
+    let late = Req::new("acme", "r1", "late");
+    harness
+        .fold(&[late.decision(MID, BASE, T0 - HOUR)], &[1])
+        .await?;
+    let names = joined(&harness).await?;
+    ensure!(!names.iter().any(|n| n == "late"), "late kept: {names:?}");
+    // The renewed request goes at 13 h, the new ones at 17 h.
+    let tick = Req::new("acme", "r1", "tick");
+    harness
+        .fold(&[tick.decision(MID, BASE, T0 + 13 * HOUR + SECOND)], &[1])
+        .await?;
+    let names = joined(&harness).await?;
+    ensure!(
+        !names.iter().any(|n| n == "renewed")
+            && names.iter().filter(|n| n.starts_with("new-")).count() == 8,
+        "at 13 h: {names:?}"
+    );
+    harness
+        .fold(&[tick.decision(MID, BASE, T0 + 18 * HOUR)], &[1])
+        .await?;
+    let names = joined(&harness).await?;
+    ensure!(names == ["tick"], "at 18 h: {names:?}");
+    Ok(())
+}
