@@ -204,3 +204,50 @@ async fn aggregates_render_as_table_csv_json_and_parquet() -> Result<()> {
     ensure!(n == 3);
     Ok(())
 }
+
+#[tokio::test]
+async fn one_engine_sees_files_that_land_between_queries_and_answers_strings_as_utf8() -> Result<()>
+{
+    let dir = fixture()?;
+    let engine = engine(dir.path())?;
+    let acme = Scope::Org("acme".into());
+    let sql = "SELECT chosen_model, count(*) AS n FROM decisions GROUP BY chosen_model \
+               ORDER BY chosen_model";
+    let before = engine.query(&acme, sql).await?;
+    ensure!(
+        output::json_rows(&before)?
+            == [
+                json!({"chosen_model": "demo/large", "n": 4}),
+                json!({"chosen_model": "demo/small", "n": 3})
+            ]
+    );
+    // The sink closes another file: the engine's shared runtime must not serve a stale listing
+    // (nor stale footers).
+    write(
+        dir.path(),
+        "acme",
+        "part-00000-00000000000000000007.parquet",
+        vec![decision("acme", 7, "sales", "demo/tiny", 0.2)],
+    )?;
+    let after = engine.query(&acme, sql).await?;
+    ensure!(
+        output::json_rows(&after)?
+            == [
+                json!({"chosen_model": "demo/large", "n": 4}),
+                json!({"chosen_model": "demo/small", "n": 3}),
+                json!({"chosen_model": "demo/tiny", "n": 1})
+            ],
+        "{:?}",
+        output::json_rows(&after)?
+    );
+    let all = engine
+        .query(&Scope::All, "SELECT count(*) AS n FROM decisions")
+        .await?;
+    ensure!(output::json_rows(&all)? == [json!({"n": 12})]);
+    // Strings are read as Utf8View but answered as Utf8, in the schema and in every batch.
+    let doc = engine.query_document("acme", sql).await?;
+    ensure!(doc["columns"][0]["type"] == "Utf8", "{doc}");
+    ensure!(after.batches.iter().all(|b| b.schema() == after.schema));
+    ensure!(after.schema.field(0).data_type() == &arrow::datatypes::DataType::Utf8);
+    Ok(())
+}
