@@ -546,6 +546,21 @@ impl KafkaLog {
             .reader_config()
             .create()
             .map_err(|e| kafka_error("creating a kafka consumer", e))?;
+        // One bounded round trip first: an unreachable cluster is a clear error within the
+        // request timeout, not a wait in the admin client.
+        let meta = {
+            let timeout = options.request_timeout;
+            let brokers = options.brokers.clone();
+            tokio::task::spawn_blocking(move || match meta.fetch_metadata(None, timeout) {
+                Ok(_) => Ok(meta),
+                Err(e) => Err(kafka_error(
+                    &format!("no answer from the brokers {brokers} within {timeout:?}"),
+                    e,
+                )),
+            })
+            .await
+            .map_err(join_error)??
+        };
         if options.create_topics {
             create_topics(&options, &names).await?;
         }
@@ -695,7 +710,9 @@ async fn create_topics(options: &KafkaOptions, names: &Names) -> Result<(), LogE
             }
         })
         .collect();
-    let admin_options = AdminOptions::new().operation_timeout(Some(options.request_timeout));
+    let admin_options = AdminOptions::new()
+        .operation_timeout(Some(options.request_timeout))
+        .request_timeout(Some(options.request_timeout));
     let results = admin
         .create_topics(&new_topics, &admin_options)
         .await
