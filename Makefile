@@ -105,6 +105,11 @@ bench-feedback: ## Feedback accepted -> routing table applied at ingress, 1k fee
 	cargo build --release -p switchyard
 	cargo run --release -p switchyard --example feedback_loop
 
+.PHONY: bench-kafka
+bench-kafka: ## Distributed mode on Kafka (Tansu): events/s one ingress publishes, request->processor lag p50/p99; vs single node
+	cargo build --release -p switchyard $(TEST_FEATURES)
+	scripts/with-tansu.sh cargo run --release -p switchyard $(TEST_FEATURES) --example kafka_pipeline
+
 .PHONY: bench-gateway
 bench-gateway: ## Gateway overhead vs direct, LiteLLM and Portkey (../shared/bench; ~6 min, installs peers)
 	scripts/bench-gateway.sh

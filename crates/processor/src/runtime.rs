@@ -113,6 +113,8 @@ struct Processed {
     applied: BTreeMap<Topic, u64>,
     /// The latest event time among the inputs.
     latest_event_time: Option<Timestamp>,
+    /// The event time of every input folded into state (the end-to-end lag histogram).
+    event_times: Vec<Timestamp>,
 }
 
 /// Why processing a batch failed.
@@ -570,12 +572,16 @@ where
                 dead_by_topic.get(&topic).copied().unwrap_or(0),
             );
         }
+        let now = self.deps.clock.now_micros();
+        for time in &processed.event_times {
+            let lag = now.saturating_sub(time.as_micros());
+            metrics.record_event_lag(
+                group,
+                Duration::from_micros(u64::try_from(lag).unwrap_or(0)),
+            );
+        }
         if let Some(time) = processed.latest_event_time {
-            let lag_micros = self
-                .deps
-                .clock
-                .now_micros()
-                .saturating_sub(time.as_micros());
+            let lag_micros = now.saturating_sub(time.as_micros());
             metrics.set_event_time_lag(
                 group,
                 Duration::from_micros(u64::try_from(lag_micros).unwrap_or(0)),
@@ -599,6 +605,7 @@ where
         let mut dead = Vec::new();
         let mut applied: BTreeMap<Topic, u64> = BTreeMap::new();
         let mut latest_event_time: Option<Timestamp> = None;
+        let mut event_times = Vec::new();
         for record in records {
             let event = match self.deps.codec.decode(&record.value) {
                 Ok(event) => event,
@@ -647,6 +654,7 @@ where
                     *applied.entry(record.topic).or_default() += 1;
                     let time = input.event_time();
                     latest_event_time = Some(latest_event_time.map_or(time, |t| t.max(time)));
+                    event_times.push(time);
                 }
                 Err(e) => match e.class() {
                     ErrorClass::Poison => {
@@ -684,6 +692,7 @@ where
             dead,
             applied,
             latest_event_time,
+            event_times,
         })
     }
 

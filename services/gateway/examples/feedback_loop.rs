@@ -27,10 +27,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
-use tokio::net::TcpStream;
+use support::{Conn, binary};
 use tokio::sync::Mutex;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -44,81 +45,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn now_micros() -> i64 {
     use switchyard_runtime::Clock as _;
     switchyard_runtime::SystemClock.now_micros()
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    stream: AsyncBufReader<TcpStream>,
-    addr: SocketAddr,
-}
-
-impl Conn {
-    async fn open(addr: SocketAddr) -> Result<Self> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Conn {
-            stream: AsyncBufReader::new(stream),
-            addr,
-        })
-    }
-
-    /// Sends a request; returns (status, headers, body).
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-    ) -> Result<(u16, String, String)> {
-        let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        self.stream.get_mut().write_all(request.as_bytes()).await?;
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let byte = self.stream.read_u8().await.context("connection closed")?;
-            head.push(byte);
-        }
-        let head = String::from_utf8(head)?;
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .context("status line")?
-            .parse()?;
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse().ok())?
-            })
-            .context("content-length")?;
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await?;
-        Ok((status, head, String::from_utf8(body)?))
-    }
-}
-
-/// The binary under test: `SWITCHYARD_BIN`, else `../switchyard` from this example's directory
-/// (`target/release/examples/feedback_loop` → `target/release/switchyard`).
-fn binary() -> Result<std::path::PathBuf> {
-    if let Ok(path) = std::env::var("SWITCHYARD_BIN") {
-        return Ok(path.into());
-    }
-    let exe = std::env::current_exe()?;
-    let path = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .map(|dir| dir.join("switchyard"))
-        .context("the example's directory")?;
-    ensure!(
-        path.exists(),
-        "no switchyard binary at {} (cargo build --release -p switchyard, or set SWITCHYARD_BIN)",
-        path.display()
-    );
-    Ok(path)
 }
 
 /// The server under test; killed on drop.
