@@ -21,9 +21,7 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,15 +29,8 @@ mod support;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
-use support::{Conn, binary};
+use support::{Conn, Server, binary, env_or};
 use tokio::sync::Mutex;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The wall clock, as the server reads it (the same machine): microseconds since the epoch.
 fn now_micros() -> i64 {
@@ -47,42 +38,13 @@ fn now_micros() -> i64 {
     switchyard_runtime::SystemClock.now_micros()
 }
 
-/// The server under test; killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(data_dir: &std::path::Path) -> Result<Server> {
-    let mut child = Command::new(binary()?)
-        .args(["--data-dir"])
+    let mut cmd = Command::new(binary()?);
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("SWITCHYARD__TELEMETRY__LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawn switchyard")?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .context("switchyard exited before listening")??;
-        if let Some(rest) = line.strip_prefix("switchyard: listening on http://") {
-            break rest.split_whitespace().next().context("address")?.parse()?;
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Ok(Server { child, addr })
+        .env("SWITCHYARD__TELEMETRY__LOG_LEVEL", "warn");
+    support::spawn(cmd)
 }
 
 /// A feedback the server accepted: where it is on the log, and when the client got the 200.

@@ -24,68 +24,31 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use serde_json::json;
-use support::{Conn, binary};
+use support::{Conn, Server, binary, env_or};
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// One role process; killed on drop.
-struct Role {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data_dir: &Path, config: Option<&Path>, role: &[&str]) -> Result<Role> {
+fn start(data_dir: &Path, config: Option<&Path>, role: &[&str]) -> Result<Server> {
     let mut cmd = Command::new(binary()?);
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
     }
-    let mut child = cmd
-        .arg("--data-dir")
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .args(role)
         .args(["--listen", "127.0.0.1:0"])
         .env(
             "SWITCHYARD__TELEMETRY__LOG_LEVEL",
             "error,librdkafka=off,rdkafka=off",
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("spawn switchyard")?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .context("switchyard exited before listening")??;
-        if let Some(rest) = line.strip_prefix("switchyard: listening on http://") {
-            break rest.split_whitespace().next().context("address")?.parse()?;
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    Ok(Role { child, addr })
+        );
+    support::spawn(cmd)
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String)> {

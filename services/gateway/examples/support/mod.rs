@@ -1,6 +1,8 @@
 //! What the benchmark examples share: a keep-alive HTTP/1.1 client and the binary under test.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, Result, ensure};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
@@ -79,4 +81,47 @@ pub fn binary() -> Result<std::path::PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+/// An environment variable parsed, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A server process under test; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` (the binary with its arguments, ending in `--listen 127.0.0.1:0`) and waits
+/// for its listening line; stderr keeps being drained so the server never blocks on it.
+pub fn spawn(mut cmd: Command) -> Result<Server> {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawn switchyard")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .context("switchyard exited before listening")??;
+        if let Some(rest) = line.strip_prefix("switchyard: listening on http://") {
+            break rest.split_whitespace().next().context("address")?.parse()?;
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    Ok(Server { child, addr })
 }

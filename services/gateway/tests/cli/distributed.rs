@@ -7,7 +7,8 @@
 //! - a pin made through ingress A is served by ingress B, and its removal through B by A;
 //! - feedback sent through A moves the routing that B serves (the feedback loop across nodes:
 //!   B's requests, A's ratings and session NPS, the judge, session-NPS and projector processes,
-//!   the routing table back to B).
+//!   the routing table back to B);
+//! - `switchyard audit` recomputes and verifies every decision from the Kafka log.
 //!
 //! Without the variable the test fails: a distributed mode that was not tested must not look
 //! green.
@@ -246,6 +247,25 @@ fn two_ingresses_share_keys_pins_and_what_feedback_teaches() -> anyhow::Result<(
     );
     let on_a = trace(&a, &id)?;
     ensure!(on_a["reason"] == "routed", "{on_a}");
+
+    // 4. The audit re-reads the Kafka log: every decision recomputed from its recorded inputs,
+    //    every trace signature verified (each replica signs with its own key: both JWK sets).
+    let mut audit = vec!["--config".to_owned(), config.clone(), "audit".to_owned()];
+    for (name, server) in [("a", &a), ("b", &b)] {
+        let (status, _, jwks) = http(server.addr, "GET", "/v1/keys", None)?;
+        ensure!(status == 200, "{status} {jwks}");
+        let file = root.path().join(format!("jwks-{name}.json"));
+        std::fs::write(&file, jwks)?;
+        audit.extend(["--jwks".to_owned(), file.display().to_string()]);
+    }
+    let args: Vec<&str> = audit.iter().map(String::as_str).collect();
+    let out = run(&root.path().join("cli"), &args)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && stdout.contains("audit passed"),
+        "audit on Kafka: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("distributed end to end: {:?}", started.elapsed());
     Ok(())
 }
