@@ -62,9 +62,31 @@ pub enum Command {
     /// feedback loop on the simulator's virtual time. Use as
     /// `routing_sim.py run --router-cmd "switchyard sim"`.
     Sim(SimArgs),
+    /// Re-read one topic from an offset or a time, on either backend, through the same
+    /// decoding path as the processors; one JSON line per record on stdout.
+    Replay(ReplayArgs),
     /// Run SQL over the Parquet exports (tables decisions, requests, responses, feedback,
     /// judge_scores); prints a table, or CSV, JSON or Parquet.
     Sql(SqlArgs),
+}
+
+/// Settings of `switchyard replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The topic: requests, responses, decisions, feedback, judge-scores, pins, constraints,
+    /// control, routing-table, dead-letter.
+    #[arg(long)]
+    pub topic: String,
+    /// Start: an offset (digits only) in every partition, or a time (RFC 3339, a date, `now`,
+    /// an offset from now like `-24h`).
+    #[arg(long, allow_hyphen_values = true, default_value = "0")]
+    pub from: String,
+    /// End (exclusive), same forms; default: the end of each partition when the replay starts.
+    #[arg(long, allow_hyphen_values = true)]
+    pub to: Option<String>,
+    /// Only this partition.
+    #[arg(long)]
+    pub partition: Option<u32>,
 }
 
 /// Settings of `switchyard sql`.
@@ -335,6 +357,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Some(Command::Sql(args)) => crate::sql::run(&config, &args).await,
+        Some(Command::Replay(args)) => {
+            crate::replay::run(
+                &config,
+                &crate::replay::ReplayOptions {
+                    topic: args.topic,
+                    from: args.from,
+                    to: args.to,
+                    partition: args.partition,
+                },
+            )
+            .await
+        }
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut out = std::io::stdout().lock();
             std::io::Write::write_fmt(

@@ -7,6 +7,7 @@ mod cli;
 mod control_socket;
 mod export;
 mod keys;
+mod replay;
 mod serve;
 mod signing;
 mod sim;

@@ -8,7 +8,8 @@
 //! - feedback sent through A moves the routing that B serves (the feedback loop across nodes:
 //!   B's requests, A's ratings and session NPS, the judge, session-NPS and projector processes,
 //!   the routing table back to B);
-//! - `switchyard audit` recomputes and verifies every decision from the Kafka log.
+//! - `switchyard audit` recomputes and verifies every decision from the Kafka log, and
+//!   `switchyard replay` re-reads its decisions topic.
 //!
 //! Without the variable the test fails: a distributed mode that was not tested must not look
 //! green.
@@ -265,6 +266,32 @@ fn two_ingresses_share_keys_pins_and_what_feedback_teaches() -> anyhow::Result<(
         out.status.success() && stdout.contains("audit passed"),
         "audit on Kafka: {stdout} {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // 5. Replay re-reads a Kafka topic through the same decoding path.
+    let out = run(
+        &root.path().join("cli"),
+        &[
+            "--config",
+            &config,
+            "replay",
+            "--topic",
+            "decisions",
+            "--from",
+            "-1h",
+        ],
+    )?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replayed = String::from_utf8(out.stdout)?
+        .lines()
+        .filter(|l| l.contains("\"type\":\"RouteDecided\""))
+        .count();
+    ensure!(
+        replayed >= 10,
+        "only {replayed} decisions replayed from Kafka"
     );
     eprintln!("distributed end to end: {:?}", started.elapsed());
     Ok(())

@@ -10,6 +10,7 @@ mod feedback;
 mod feedback_loop;
 mod keys;
 mod mirror;
+mod replay;
 mod routes;
 mod routing;
 mod server;
