@@ -47,7 +47,9 @@ fn start(data_dir: &Path, config: Option<&Path>, role: &[&str]) -> Result<Server
         .env(
             "SWITCHYARD__TELEMETRY__LOG_LEVEL",
             "error,librdkafka=off,rdkafka=off",
-        );
+        )
+        // The pipeline is measured, not the demo models' simulated latencies.
+        .env("SWITCHYARD__PROVIDERS__DEMO__INSTANT", "true");
     support::spawn(cmd)
 }
 
@@ -230,6 +232,29 @@ async fn lag(
     ))
 }
 
+/// Waits until the decisions processor has applied the backlog the closed loop left: its lag
+/// histogram's count stops growing for 2 s (no load is running).
+async fn drained(processor: SocketAddr) -> Result<()> {
+    let count = || async {
+        let buckets = lag_buckets(processor).await?;
+        Ok::<_, anyhow::Error>(buckets.get(&u64::MAX).copied().unwrap_or(0.0))
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut last = count().await?;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = count().await?;
+        if now == last {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the processor did not catch up in 600 s"
+        );
+        last = now;
+    }
+}
+
 struct Figures {
     req_s: f64,
     events_s: f64,
@@ -246,7 +271,7 @@ async fn measure(ingress: SocketAddr, processor: SocketAddr) -> Result<Figures> 
     // Warm-up: connections, the routing table, the consumer groups.
     throughput(ingress, 4, 2).await?;
     let (req_s, events_s) = throughput(ingress, connections, secs).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    drained(processor).await?;
     let (p50_ms, p99_ms) = lag(ingress, processor, rate, secs).await?;
     Ok(Figures {
         req_s,
