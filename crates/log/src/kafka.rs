@@ -807,9 +807,9 @@ impl KafkaLog {
     /// knows its producer id (a restarted broker that lost its producer state answers
     /// `ProducerFenced` or `UnknownProducerId` forever), a new producer replaces it (once,
     /// whichever append notices first). The caller sees the failure and retries.
-    fn replace_if_fatal(&self, failed: &Arc<FutureProducer>, error: Option<&KafkaError>) {
+    fn replace_if_fatal(&self, failed: &Arc<FutureProducer>, error: &KafkaError) {
         let state_lost = matches!(
-            error.and_then(KafkaError::rdkafka_error_code),
+            error.rdkafka_error_code(),
             Some(
                 RDKafkaErrorCode::ProducerFenced
                     | RDKafkaErrorCode::UnknownProducerId
@@ -821,7 +821,7 @@ impl KafkaLog {
         );
         let (code, reason) = match failed.client().fatal_error() {
             Some((code, reason)) => (Some(code), reason),
-            None if state_lost => (None, error.map(ToString::to_string).unwrap_or_default()),
+            None if state_lost => (None, error.to_string()),
             None => return,
         };
         let mut current = self
@@ -897,7 +897,7 @@ impl KafkaLog {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Err((e, _)) => {
-                        self.replace_if_fatal(producer, Some(&e));
+                        self.replace_if_fatal(producer, &e);
                         return Err(kafka_error(&format!("appending to {name}"), e));
                     }
                 }
@@ -912,7 +912,7 @@ impl KafkaLog {
                     offset: d.offset.max(0) as u64,
                 }),
                 Ok(Err((e, _))) => {
-                    self.replace_if_fatal(producer, Some(&e));
+                    self.replace_if_fatal(producer, &e);
                     return Err(kafka_error(&format!("appending to {name}"), e));
                 }
                 Err(_canceled) => return Err(LogError::Closed),
@@ -932,14 +932,9 @@ impl EventLog for KafkaLog {
         }
         let partitions = self.partitions(topic);
         let name = self.topic_name(topic);
-        let producer = self.producer();
-        let result = self
-            .send(&producer, topic, name, partitions, &records)
-            .await;
-        if result.is_err() {
-            self.replace_if_fatal(&producer, None);
-        }
-        result
+        // `send` replaces the producer on its own errors when they are fatal.
+        self.send(&self.producer(), topic, name, partitions, &records)
+            .await
     }
 
     fn partitions(&self, topic: Topic) -> u32 {

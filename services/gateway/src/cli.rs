@@ -357,18 +357,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Some(Command::Sql(args)) => crate::sql::run(&config, &args).await,
-        Some(Command::Replay(args)) => {
-            crate::replay::run(
-                &config,
-                &crate::replay::ReplayOptions {
-                    topic: args.topic,
-                    from: args.from,
-                    to: args.to,
-                    partition: args.partition,
-                },
-            )
-            .await
-        }
+        Some(Command::Replay(args)) => crate::replay::run(&config, &args).await,
         Some(Command::Config(ConfigCommand::Check)) => {
             let mut out = std::io::stdout().lock();
             std::io::Write::write_fmt(

@@ -12,19 +12,7 @@ use switchyard_events::Topic;
 use switchyard_log::EventLog;
 use switchyard_runtime::Clock as _;
 
-/// What to replay.
-#[derive(Debug)]
-pub struct ReplayOptions {
-    /// The topic's name (`decisions`, `feedback`, ...).
-    pub topic: String,
-    /// Start: an offset (digits) or a time (RFC 3339, a date, `now`, `-24h`).
-    pub from: String,
-    /// End, exclusive, in the same forms; default: the end of each partition when the replay
-    /// starts.
-    pub to: Option<String>,
-    /// Only this partition.
-    pub partition: Option<u32>,
-}
+use crate::cli::ReplayArgs;
 
 /// A start or end: an offset in every partition, or a time (milliseconds since the epoch).
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +34,7 @@ fn bound(text: &str, flag: &str) -> anyhow::Result<Bound> {
     Ok(Bound::TimeMs(at.as_micros().div_euclid(1000)))
 }
 
-pub async fn run(config: &Config, options: &ReplayOptions) -> anyhow::Result<()> {
+pub async fn run(config: &Config, options: &ReplayArgs) -> anyhow::Result<()> {
     let topic: Topic = options.topic.parse().map_err(|_| {
         anyhow::anyhow!(
             "--topic {}: not a topic (one of: {})",
