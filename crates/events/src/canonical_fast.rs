@@ -726,6 +726,7 @@ pub(crate) fn write_signing_payload(decision: &RouteDecided, out: &mut Vec<u8>) 
         mirrored,
         canary_bucket,
         signature_proof: _,
+        pool_version,
     } = decision;
     let capacity = 768
         + explanation.len()
@@ -761,6 +762,7 @@ pub(crate) fn write_signing_payload(decision: &RouteDecided, out: &mut Vec<u8>) 
     if let Some(pin) = pin {
         o.object("pin", |o| write_pin(o, pin));
     }
+    o.opt_int("pool_version", *pool_version);
     o.str("reason", reason);
     o.str("request_id", request_id.as_str());
     o.bool("reversible", *reversible);

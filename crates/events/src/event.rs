@@ -407,7 +407,7 @@ impl Default for ScoreWeights {
     }
 }
 
-/// The router decided which model serves a request (topic `decisions`, schema v2), with the full
+/// The router decided which model serves a request (topic `decisions`, schema v4), with the full
 /// trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteDecided {
@@ -483,6 +483,10 @@ pub struct RouteDecided {
     /// Where the decision sits in the batch its signature covers; `None` when the signature
     /// covers the decision's canonical form directly (added in v3).
     pub signature_proof: Option<SignatureProof>,
+    /// Version of the shared learning pool's snapshot (the `routing-table` snapshot of the
+    /// pseudo-org `*pool`) blended into the priors the decision used; `None` when the org does
+    /// not share or no pool snapshot had arrived (added in v4).
+    pub pool_version: Option<i64>,
 }
 
 /// A decision's place in a signed batch: the leaf index, the batch size and the RFC 9162
@@ -973,7 +977,7 @@ macro_rules! events {
 events! {
     RequestReceived => { topic: Requests, latest: 2, snake: "request_received" },
     ResponseCompleted => { topic: Responses, latest: 2, snake: "response_completed" },
-    RouteDecided => { topic: Decisions, latest: 3, snake: "route_decided" },
+    RouteDecided => { topic: Decisions, latest: 4, snake: "route_decided" },
     FeedbackSubmitted => { topic: Feedback, latest: 3, snake: "feedback_submitted" },
     JudgeScored => { topic: JudgeScores, latest: 1, snake: "judge_scored" },
     RoutePinned => { topic: Pins, latest: 1, snake: "route_pinned" },

@@ -47,6 +47,7 @@ const SOURCES: &[Source] = sources![
     (RouteDecided, 1, "avro/route_decided/RouteDecided.v1.avsc"),
     (RouteDecided, 2, "avro/route_decided/RouteDecided.v2.avsc"),
     (RouteDecided, 3, "avro/route_decided/RouteDecided.v3.avsc"),
+    (RouteDecided, 4, "avro/route_decided/RouteDecided.v4.avsc"),
     (
         FeedbackSubmitted,
         1,

@@ -682,6 +682,7 @@ avro_record!(
         mirrored,
         canary_bucket,
         signature_proof,
+        pool_version,
     },
     check = check_route_decided
 );

@@ -249,6 +249,9 @@ pub struct Outcome {
     pub unpriced: Vec<String>,
     /// The routing-table version used.
     pub table_version: i64,
+    /// The version of the learning pool's snapshot blended into the priors used
+    /// ([`Priors::pool_version`]), `None` for priors without the pool.
+    pub pool_version: Option<i64>,
     /// The request's seed.
     pub seed: u64,
 }
@@ -646,6 +649,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         canary_percent,
         unpriced,
         table_version: ctx.table_version,
+        pool_version: ctx.priors.pool_version(),
         seed: req.seed,
     })
 }

@@ -40,6 +40,10 @@ pub struct PriorsError(String);
 pub struct Priors {
     /// model → category → prior.
     rows: BTreeMap<String, BTreeMap<String, Prior>>,
+    /// The version of the learning pool's snapshot blended in ([`Priors::with_pool`]); `None`
+    /// for priors without the pool. It travels with the rows so that a decision records the
+    /// pool snapshot of exactly the priors it read.
+    pool_version: Option<i64>,
 }
 
 /// The org the shared learning pool's snapshots are published as on the `routing-table` topic
@@ -103,13 +107,21 @@ impl Priors {
         self.rows.values().flat_map(BTreeMap::values)
     }
 
+    /// Returns the version of the learning pool's snapshot these priors blend in, `None` when
+    /// they do not (the shipped priors, plus operator rows). Decisions record it
+    /// (`RouteDecided.pool_version`) and an audit rebuilds the same priors from that snapshot.
+    pub fn pool_version(&self) -> Option<i64> {
+        self.pool_version
+    }
+
     /// Returns these priors with the shared learning pool blended in: for each (category,
     /// model) of the pool's snapshot (one route entry per category, the pool's observations as
     /// each model's `benchmark` source), a row scoring
     /// `(strength · shipped + n · pool_mean) / (strength + n)`, where `shipped` is this table's
     /// prior of the model for the category (falling back to `general`, else the router's
     /// uninformative 0.5) and `n` the pool's observations. Rows the pool does not cover stay
-    /// as they are. Pure: the same priors, pool and strength give the same table.
+    /// as they are. The result's [`Priors::pool_version`] is the snapshot's `version`. Pure: the
+    /// same priors, pool and strength give the same table.
     pub fn with_pool(&self, pool: &switchyard_events::RoutingTableUpdated, strength: f64) -> Self {
         let strength = if strength.is_finite() {
             strength.max(0.0)
@@ -117,6 +129,7 @@ impl Priors {
             0.0
         };
         let mut out = self.clone();
+        out.pool_version = Some(pool.version);
         let as_of = pool_date(pool.generated_at.as_micros());
         for entry in &pool.routes {
             let category = entry.route.as_str();

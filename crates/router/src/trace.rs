@@ -197,5 +197,6 @@ pub fn build_trace(
         mirrored: outcome.mirror,
         canary_bucket: outcome.canary_bucket.and_then(|b| i32::try_from(b).ok()),
         signature_proof: None,
+        pool_version: outcome.pool_version,
     }
 }

@@ -432,6 +432,8 @@ impl Gateway {
             mirrored: false,
             canary_bucket: None,
             signature_proof: None,
+            // Routing was bypassed: no priors were read.
+            pool_version: None,
         }
     }
 }

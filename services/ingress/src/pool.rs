@@ -4,7 +4,10 @@
 //!
 //! An org that does not share never reads the pool: its decisions rest on the shipped priors
 //! (plus operator rows) and its own feedback. The blended priors are rebuilt once per pool
-//! snapshot and swapped in atomically; the request path loads one pointer.
+//! snapshot and swapped in atomically; the request path loads one pointer. The blend carries
+//! the pool snapshot's version ([`Priors::pool_version`]) in the same allocation, so a decision
+//! records the version of exactly the priors it read (`RouteDecided.pool_version`), which is
+//! what `switchyard audit` rebuilds the priors from.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,10 +24,9 @@ pub use switchyard_router::POOL_ORG;
 pub struct LearningPool {
     members: BTreeSet<String>,
     strength: f64,
-    /// The shipped priors blended with the newest pool snapshot; `None` until one arrives.
+    /// The shipped priors blended with the newest pool snapshot, which carry that snapshot's
+    /// version; `None` until one arrives.
     blended: ArcSwapOption<Priors>,
-    /// The newest pool snapshot's version.
-    version: std::sync::atomic::AtomicI64,
 }
 
 impl LearningPool {
@@ -43,15 +45,22 @@ impl LearningPool {
     }
 
     /// Takes a pool snapshot in, blended into `shipped`. An older snapshot than the newest seen
-    /// is ignored.
+    /// is ignored. One writer (the routing-table follower) calls it.
     pub fn apply(&self, snapshot: &RoutingTableUpdated, shipped: &Priors) {
-        use std::sync::atomic::Ordering;
-        if self.members.is_empty() || snapshot.version < self.version.load(Ordering::Acquire) {
+        if self.members.is_empty() {
             return;
         }
-        self.version.store(snapshot.version, Ordering::Release);
+        let newest = self.blended.load().as_ref().and_then(|p| p.pool_version());
+        if newest.is_some_and(|v| snapshot.version < v) {
+            return;
+        }
         self.blended
             .store(Some(Arc::new(shipped.with_pool(snapshot, self.strength))));
+    }
+
+    /// Returns the version of the pool snapshot sharing orgs decide on, `None` before one.
+    pub fn version(&self) -> Option<i64> {
+        self.blended.load().as_ref().and_then(|p| p.pool_version())
     }
 
     /// Returns the priors `org` decides on: the pool's blend for a sharing org once a pool
@@ -155,6 +164,7 @@ mod tests {
             .expect("a sharing org reads the pool");
         // (10·0.8 + 10·1.0) / 20
         assert!((score(&acme).expect("a row") - 0.9).abs() < 1e-12);
+        assert_eq!(acme.pool_version(), Some(7), "the blend names its snapshot");
         assert!(
             pool.priors_for("globex").is_none(),
             "a private org does not"
@@ -163,6 +173,12 @@ mod tests {
         pool.apply(&pool_snapshot(3, 0.0, 10), &shipped);
         let acme = pool.priors_for("acme").expect("still the pool");
         assert!((score(&acme).expect("a row") - 0.9).abs() < 1e-12);
+        assert_eq!(pool.version(), Some(7));
+        // A newer one replaces it, version and rows together.
+        pool.apply(&pool_snapshot(9, 0.0, 10), &shipped);
+        let acme = pool.priors_for("acme").expect("still the pool");
+        assert!((score(&acme).expect("a row") - 0.4).abs() < 1e-12);
+        assert_eq!(acme.pool_version(), Some(9));
     }
 
     #[test]

@@ -268,8 +268,14 @@ prop_compose! {
         explanation in (text(), text()),
         shadow_model in option::of(model()),
         canary_percent in option::of(percent()),
-        // With the v3 proof: one more flat parameter overflows a debug test thread's stack.
-        signature in (text(), text(), option::of((any::<i64>(), any::<i64>(), vec(text(), 0..3)))),
+        // With the v3 proof (and v4's pool version): one more flat parameter overflows a debug
+        // test thread's stack.
+        signature in (
+            text(),
+            text(),
+            option::of((any::<i64>(), any::<i64>(), vec(text(), 0..3))),
+            option::of(any::<i64>()),
+        ),
         // The fields added in v2, as one tuple: a flat parameter list this long nests the
         // strategy deep enough to overflow a test thread's stack in debug builds.
         v2 in (
@@ -330,6 +336,7 @@ prop_compose! {
                 tree_size,
                 path,
             }),
+            pool_version: signature.3,
         }
     }
 }

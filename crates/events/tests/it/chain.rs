@@ -206,10 +206,11 @@ fn signing_payload_covers_every_v2_field() -> Result<()> {
         "\"route_version\":3",
         "\"unpriced_models\":[\"tiny\"]",
         "\"canary_bucket\":731",
+        "\"pool_version\":38",
     ] {
         assert!(text.contains(member), "{member} missing from {text}");
     }
-    let edits: [(&str, Edit); 8] = [
+    let edits: [(&str, Edit); 10] = [
         ("features", |d| d.features.input_tokens += 1),
         ("score_weights", |d| d.score_weights.cost = 0.25),
         ("constraints_hash", |d| d.constraints_hash.clear()),
@@ -218,6 +219,8 @@ fn signing_payload_covers_every_v2_field() -> Result<()> {
         ("mirrored", |d| d.mirrored = true),
         ("canary_bucket", |d| d.canary_bucket = Some(0)),
         ("canary_bucket", |d| d.canary_bucket = None),
+        ("pool_version", |d| d.pool_version = Some(39)),
+        ("pool_version", |d| d.pool_version = None),
     ];
     for (field, edit) in edits {
         let mut edited = decision.clone();
@@ -241,6 +244,8 @@ fn a_decision_at_the_v2_defaults_signs_like_its_v1_reading() -> Result<()> {
     decision.canary_bucket = None;
     // Added in v3; never in the payload anyway (it is what links the payload to a batch).
     decision.signature_proof = None;
+    // Added in v4.
+    decision.pool_version = None;
     let codec = Codec::new()?;
     let Event::RouteDecided(through_v1) =
         codec.decode(&codec.encode_as_version(&decision.clone().into(), 1)?)?
@@ -257,9 +262,35 @@ fn a_decision_at_the_v2_defaults_signs_like_its_v1_reading() -> Result<()> {
         "unpriced_models",
         "mirrored",
         "canary_bucket",
+        "pool_version",
     ] {
         assert!(!text.contains(&format!("\"{field}\"")), "{field} in {text}");
     }
+    Ok(())
+}
+
+/// A decision that read no learning pool (`pool_version` null, the v4 default) has exactly the
+/// payload its v3 reading has: the signatures of v3 decisions and of private orgs' decisions
+/// are unchanged by v4.
+#[test]
+fn a_decision_without_a_pool_signs_like_its_v3_reading() -> Result<()> {
+    let Event::RouteDecided(mut decision) = sample(EventKind::RouteDecided)? else {
+        anyhow::bail!("sample is not a decision");
+    };
+    let pooled = decision.signing_payload()?;
+    decision.pool_version = None;
+    let codec = Codec::new()?;
+    let Event::RouteDecided(through_v3) =
+        codec.decode(&codec.encode_as_version(&decision.clone().into(), 3)?)?
+    else {
+        anyhow::bail!("decoded another kind");
+    };
+    assert_eq!(through_v3, decision);
+    let payload = decision.signing_payload()?;
+    assert_eq!(payload, through_v3.signing_payload()?);
+    assert_eq!(payload, decision.signing_payload_reference()?);
+    assert!(!String::from_utf8(payload.clone())?.contains("pool_version"));
+    assert_ne!(payload, pooled);
     Ok(())
 }
 

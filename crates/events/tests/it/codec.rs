@@ -33,8 +33,13 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
             e.mirrored = false;
             e.canary_bucket = None;
             e.signature_proof = None;
+            e.pool_version = None;
         }
-        Event::RouteDecided(e) if version < 3 => e.signature_proof = None,
+        Event::RouteDecided(e) if version < 3 => {
+            e.signature_proof = None;
+            e.pool_version = None;
+        }
+        Event::RouteDecided(e) if version < 4 => e.pool_version = None,
         Event::ApiKeyCreated(e) if version < 2 => {
             e.requests_per_minute = None;
             e.tokens_per_minute = None;

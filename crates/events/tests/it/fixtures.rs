@@ -173,6 +173,7 @@ pub fn sample(kind: EventKind) -> Result<Event> {
                     "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e".into(),
                 ],
             }),
+            pool_version: Some(38),
         }
         .into(),
         EventKind::FeedbackSubmitted => FeedbackSubmitted {
