@@ -97,6 +97,7 @@ pub async fn run(config: &Config, options: &AuditOptions) -> anyhow::Result<()> 
     let auditor = Auditor {
         defaults: &defaults,
         priors: &priors,
+        pool: &config.learning_pool,
         models: &models,
         keys,
         now_micros: now,

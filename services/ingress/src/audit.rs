@@ -13,7 +13,11 @@
 //!    `RoutingTableUpdated` snapshot of the recorded `routing_table_version` (the version of
 //!    the org's snapshot the decision read); the pin from the trace, checked against a
 //!    `RoutePinned` of the route (topic `pins`); the seed and canary bucket from the decision id,
-//!    org, route and session; the request's capability needs from the recorded `features`.
+//!    org, route and session; the request's capability needs from the recorded `features`; the
+//!    benchmark priors from the shipped ones, blended, for a decision that read the shared
+//!    learning pool, with the pool's snapshot (org `*pool`, topic `routing-table`) of the
+//!    recorded `pool_version` exactly as ingress blends it (`[learning_pool] prior_strength`). A
+//!    `pool_version` recorded for an org that does not share is a finding.
 //! 3. **Recompute.** [`switchyard_router::decide`] runs on those inputs and its trace is built
 //!    exactly as ingress builds it; every top-level field that differs from the recorded trace
 //!    is a [`Finding`] (`field`, `expected`, `recorded`). The shadow-mirror spend cap is the one
@@ -33,14 +37,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
+use switchyard_config::LearningPoolConfig;
 use switchyard_events::{
     Codec, ConstraintsChanged, Event, RouteConfigured, RouteDecided, RoutePinned,
     RoutingTableUpdated, Timestamp, Topic,
 };
 use switchyard_log::{EventLog, LogError, StoredRecord};
 use switchyard_router::{
-    Context, Lang, Models, Pin, Priors, PublicKey, Request, RouteStats, TraceIds, build_trace,
-    needs_of, stats_of,
+    Context, Lang, Models, POOL_ORG, Pin, Priors, PublicKey, Request, RouteStats, TraceIds,
+    build_trace, needs_of, stats_of,
 };
 
 use crate::control::{RouteFacts, RouteKey, extend_chain};
@@ -49,12 +54,17 @@ use crate::routes::{RoutingDefaults, build_view};
 /// Records read per call to the log.
 const BATCH: usize = 1000;
 
+/// Pool blends kept for reuse (the priors blended with one pool snapshot each).
+const POOL_BLENDS: usize = 64;
+
 /// What the audit checks decisions against.
 pub struct Auditor<'a> {
     /// The configuration file's routes and `[routing]` (the server's configuration).
     pub defaults: &'a RoutingDefaults,
     /// Benchmark priors (shipped plus the operator's file).
     pub priors: &'a Priors,
+    /// The shared learning pool's members and blend strength (`[orgs.*]`, `[learning_pool]`).
+    pub pool: &'a LearningPoolConfig,
     /// The models the router may use (catalog rows whose provider is configured).
     pub models: &'a dyn Models,
     /// Keys that verify trace signatures.
@@ -173,9 +183,14 @@ struct History {
     chains: HashMap<RouteKey, RouteFacts>,
     /// Every `RoutePinned` by (org, route).
     pins: HashMap<RouteKey, Vec<RoutePinned>>,
-    /// Routing-table snapshots by org, by version.
+    /// Routing-table snapshots by org, by version (the learning pool's under [`POOL_ORG`]).
     tables: HashMap<String, BTreeMap<i64, RoutingTableUpdated>>,
 }
+
+/// The priors blended with each pool snapshot decisions recorded, by pool version: built once
+/// per version rather than once per decision.
+#[derive(Debug, Default)]
+struct PoolBlends(HashMap<i64, Priors>);
 
 fn position(r: &StoredRecord) -> String {
     format!("{}/{}@{}", r.topic, r.partition, r.offset)
@@ -317,6 +332,7 @@ pub async fn audit<L: EventLog>(
     }
     let mut read = 0u64;
     let mut seen: HashSet<(String, [u8; 32])> = HashSet::new();
+    let mut blends = PoolBlends::default();
     read_topic(log, topic, &starts, |r| {
         read += 1;
         match codec.decode(&r.value) {
@@ -327,7 +343,7 @@ pub async fn audit<L: EventLog>(
                     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&r.value).into();
                     if seen.insert((d.decision_id.as_str().to_owned(), digest)) {
                         report.decisions += 1;
-                        auditor.check(&history, &d, &position(&r), &mut report);
+                        auditor.check(&history, &mut blends, &d, &position(&r), &mut report);
                     }
                 }
             }
@@ -373,7 +389,14 @@ enum Input<T> {
 
 impl Auditor<'_> {
     /// Checks one decision; appends findings (or an unverifiable entry) to the report.
-    fn check(&self, history: &History, d: &RouteDecided, at: &str, report: &mut AuditReport) {
+    fn check(
+        &self,
+        history: &History,
+        blends: &mut PoolBlends,
+        d: &RouteDecided,
+        at: &str,
+        report: &mut AuditReport,
+    ) {
         let org = d.envelope.org.as_str();
         let finding =
             |field: &str, expected: serde_json::Value, recorded: serde_json::Value| Finding {
@@ -555,6 +578,48 @@ impl Auditor<'_> {
             }
         };
 
+        // The priors: the shipped ones, or the blend with the pool snapshot the decision read.
+        let priors: &Priors = match d.pool_version {
+            None => self.priors,
+            Some(pool_version) if !self.pool.is_member(org) => {
+                report.findings.push(finding(
+                    "pool_version",
+                    serde_json::Value::Null,
+                    serde_json::json!(pool_version),
+                ));
+                return;
+            }
+            Some(pool_version) => {
+                if !blends.0.contains_key(&pool_version) {
+                    let Some(snapshot) = history
+                        .tables
+                        .get(POOL_ORG)
+                        .and_then(|t| t.get(&pool_version))
+                    else {
+                        missing(
+                            report,
+                            "pool_version",
+                            format!(
+                                "learning-pool snapshot version {pool_version} is not in the log (table version compacted)"
+                            ),
+                        );
+                        return;
+                    };
+                    if blends.0.len() >= POOL_BLENDS {
+                        blends.0.clear();
+                    }
+                    blends.0.insert(
+                        pool_version,
+                        self.priors.with_pool(snapshot, self.pool.prior_strength),
+                    );
+                }
+                let Some(priors) = blends.0.get(&pool_version) else {
+                    return;
+                };
+                priors
+            }
+        };
+
         // 3. Recompute and compare.
         let session = d.session_id.as_ref().map(|s| s.as_str());
         let request = Request {
@@ -579,7 +644,7 @@ impl Auditor<'_> {
                 policy: &policy,
                 stats: stats.as_ref(),
                 table_version: version,
-                priors: self.priors,
+                priors,
                 models: self.models,
                 pin: pin.as_ref(),
                 mirror_budget_left: policy.mirror_fraction > 0.0 && budget_left,

@@ -322,3 +322,199 @@ fn the_audit_passes_after_real_traffic_and_names_tampered_decisions_and_broken_l
     );
     Ok(())
 }
+
+/// A single-org configuration whose org shares the learning pool (`min_orgs = 1`, so one org
+/// makes a pool; `prior_strength = 2`, so the pool moves the priors). `share = false` writes
+/// the same configuration with the org private.
+fn pool_config(dir: &Path, share: bool) -> anyhow::Result<String> {
+    let priors = dir.join("priors.toml");
+    std::fs::write(
+        &priors,
+        r#"
+[[prior]]
+model = "demo/small"
+category = "general"
+score = 0.6
+source = "test: a prior the pool's observations move"
+as_of = "2026-11-24"
+"#,
+    )?;
+    let config = dir.join(if share { "pool.toml" } else { "private.toml" });
+    let orgs = if share {
+        "[orgs.default]\nlearning_pool = \"share\"\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[routing]
+priors_file = "{}"
+
+[routes.default]
+baseline = "demo/large"
+candidates = ["demo/small", "demo/medium"]
+mode = "live"
+
+[judge]
+sample_rate = 1.0
+
+{orgs}
+[learning_pool]
+min_orgs = 1
+prior_strength = 2.0
+"#,
+            priors.display()
+        ),
+    )?;
+    Ok(config.to_str().context("utf-8 path")?.to_owned())
+}
+
+/// Learning-pool snapshots (org `*pool` on `routing-table`) in the log, by version.
+fn pool_versions(log: &EmbeddedLog, codec: &Codec) -> anyhow::Result<Vec<i64>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for p in 0..log.partitions(Topic::RoutingTable) {
+            let w = log.watermarks(Topic::RoutingTable, p).await?;
+            for r in log.read(Topic::RoutingTable, p, w.start, 100_000).await? {
+                if let Event::RoutingTableUpdated(t) = codec.decode(&r.value)?
+                    && t.envelope.org.as_str() == switchyard_router::POOL_ORG
+                {
+                    out.push(t.version);
+                }
+            }
+        }
+        anyhow::Ok(out)
+    })
+}
+
+/// An org in the shared learning pool decides on priors blended with whichever pool snapshot
+/// its node had applied; the trace names that snapshot (`pool_version`) and the audit
+/// recomputes every decision with the same blend while pool snapshots change during the run.
+/// A decision whose pool version is rewritten, or a pool version recorded for an org that
+/// (by the configuration) does not share, fails the audit.
+#[test]
+fn the_audit_recomputes_decisions_of_an_org_in_the_learning_pool() -> anyhow::Result<()> {
+    use std::collections::BTreeSet;
+    use std::time::Instant;
+
+    use crate::feedback_loop::{chat as ask, prompt, trace};
+
+    let dir = tempfile::tempdir()?;
+    let config = pool_config(dir.path(), true)?;
+    let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
+    // The judge grades every answer; its scores are the org's quality observations, which the
+    // projector folds into the org's table and the pool, publishing at most every 500 ms. Ask
+    // until decisions have read at least three different pool snapshots.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen: BTreeSet<i64> = BTreeSet::new();
+    let mut i = 0;
+    while seen.len() < 3 {
+        ensure!(
+            Instant::now() < deadline,
+            "decisions read fewer than three pool snapshots: {seen:?}"
+        );
+        i += 1;
+        let (id, _) = ask(&server, "auto", &prompt(i), Some(&format!("s-{}", i % 4)))?;
+        if let Some(v) = trace(&server, &id)?["pool_version"].as_i64() {
+            seen.insert(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = server.terminate()?;
+    ensure!(status.success(), "server exit {status}");
+
+    let codec = Codec::new()?;
+    let log_dir = dir.path().join("log");
+    let (traced, pools) = {
+        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+        let all = decisions(&log, &codec)?;
+        let pools = pool_versions(&log, &codec)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(log.close())?;
+        (all, pools)
+    };
+    let recorded: BTreeSet<i64> = traced.iter().filter_map(|(d, _)| d.pool_version).collect();
+    ensure!(
+        recorded.len() >= 3 && recorded.iter().all(|v| pools.contains(v)),
+        "decisions name pool snapshots that are in the log: {recorded:?} of {pools:?}"
+    );
+
+    // Untouched: every decision recomputes exactly, with the pool snapshot it read.
+    let (ok, text, report) = audit(dir.path(), &config)?;
+    ensure!(ok, "the audit of a pool member's decisions passes: {text}");
+    let n = traced.len() as u64;
+    ensure!(report["decisions"] == n, "{report}");
+    ensure!(report["signatures_verified"] == n, "{report}");
+    ensure!(report["recomputed"] == n, "{report}");
+
+    // The same log audited with the org private: it must never have read the pool.
+    let private = pool_config(dir.path(), false)?;
+    let (ok, text, report) = audit(dir.path(), &private)?;
+    ensure!(
+        !ok,
+        "a private org's decision that read the pool fails: {text}"
+    );
+    let findings = report["findings"].as_array().context("findings")?;
+    ensure!(
+        findings
+            .iter()
+            .filter(|f| f["field"] == "pool_version" && f["expected"].is_null())
+            .count()
+            == traced
+                .iter()
+                .filter(|(d, _)| d.pool_version.is_some())
+                .count(),
+        "each pooled decision is named: {report}"
+    );
+
+    // A pooled decision rewritten to claim the shipped priors.
+    let (victim, key) = traced
+        .iter()
+        .rev()
+        .find(|(d, _)| d.pool_version.is_some())
+        .cloned()
+        .context("a pooled decision")?;
+    let mut forged = victim.clone();
+    forged.pool_version = None;
+    forged.envelope.event_id = switchyard_events::EventId::now_v7();
+    {
+        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+        append(
+            &log,
+            Topic::Decisions,
+            Record::new(key, codec.encode(&Event::RouteDecided(forged))?),
+        )?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(log.close())?;
+    }
+    let (ok, text, report) = audit(dir.path(), &config)?;
+    ensure!(!ok, "a tampered pool version fails the audit: {text}");
+    let id = victim.decision_id.as_str();
+    let findings = report["findings"].as_array().context("findings")?;
+    ensure!(
+        findings
+            .iter()
+            .any(|f| f["decision_id"] == id && f["field"] == "signature"),
+        "the forged trace's signature fails: {report}"
+    );
+    ensure!(
+        findings
+            .iter()
+            .any(|f| f["decision_id"] == id && f["field"] != "signature"),
+        "recomputed on the shipped priors, the forged decision differs: {report}"
+    );
+    ensure!(
+        report["recomputed"] == n,
+        "every other decision still recomputes: {report}"
+    );
+    Ok(())
+}
