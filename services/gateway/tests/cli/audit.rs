@@ -2,7 +2,8 @@
 //! directory (routes in live, canary and shadow mode, a pinned route, a route configured at run
 //! time, constraints on a hash chain, routing-table snapshots), and fails naming the decision
 //! when a decision in the log is tampered with, and naming the link when a constraints chain
-//! is broken.
+//! is broken. An org in the shared learning pool audits clean while pool snapshots change under
+//! its decisions (each trace names its pool snapshot), and fails when that name is rewritten.
 
 use std::path::Path;
 use std::time::Duration;
