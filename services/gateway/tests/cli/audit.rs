@@ -372,6 +372,29 @@ prior_strength = 2.0
     Ok(config.to_str().context("utf-8 path")?.to_owned())
 }
 
+/// Asks until decisions have read at least three different learning-pool snapshots. The judge
+/// grades every answer; its scores are the org's quality observations, which the projector
+/// folds into the org's table and the pool, publishing at most every 500 ms of event time.
+fn ask_until_three_pool_snapshots(server: &Server) -> anyhow::Result<()> {
+    use crate::feedback_loop::{chat as ask, prompt, trace};
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut i = 0;
+    while seen.len() < 3 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "decisions read fewer than three pool snapshots: {seen:?}"
+        );
+        i += 1;
+        let (id, _) = ask(server, "auto", &prompt(i), Some(&format!("s-{}", i % 4)))?;
+        if let Some(v) = trace(server, &id)?["pool_version"].as_i64() {
+            seen.insert(v);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 /// Learning-pool snapshots (org `*pool` on `routing-table`) in the log, by version.
 fn pool_versions(log: &EmbeddedLog, codec: &Codec) -> anyhow::Result<Vec<i64>> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -401,31 +424,11 @@ fn pool_versions(log: &EmbeddedLog, codec: &Codec) -> anyhow::Result<Vec<i64>> {
 #[test]
 fn the_audit_recomputes_decisions_of_an_org_in_the_learning_pool() -> anyhow::Result<()> {
     use std::collections::BTreeSet;
-    use std::time::Instant;
-
-    use crate::feedback_loop::{chat as ask, prompt, trace};
 
     let dir = tempfile::tempdir()?;
     let config = pool_config(dir.path(), true)?;
     let server = Server::start(dir.path(), &["--config", &config, "serve"])?;
-    // The judge grades every answer; its scores are the org's quality observations, which the
-    // projector folds into the org's table and the pool, publishing at most every 500 ms. Ask
-    // until decisions have read at least three different pool snapshots.
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut seen: BTreeSet<i64> = BTreeSet::new();
-    let mut i = 0;
-    while seen.len() < 3 {
-        ensure!(
-            Instant::now() < deadline,
-            "decisions read fewer than three pool snapshots: {seen:?}"
-        );
-        i += 1;
-        let (id, _) = ask(&server, "auto", &prompt(i), Some(&format!("s-{}", i % 4)))?;
-        if let Some(v) = trace(&server, &id)?["pool_version"].as_i64() {
-            seen.insert(v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    ask_until_three_pool_snapshots(&server)?;
     let (status, _) = server.terminate()?;
     ensure!(status.success(), "server exit {status}");
 
@@ -516,6 +519,54 @@ fn the_audit_recomputes_decisions_of_an_org_in_the_learning_pool() -> anyhow::Re
     ensure!(
         report["recomputed"] == n,
         "every other decision still recomputes: {report}"
+    );
+    Ok(())
+}
+
+/// The same on Kafka (`serve` over the broker of `make test`): the audit reads the pool's
+/// snapshots from the Kafka `routing-table` topic and recomputes every pool member's decision;
+/// audited with the org private, the pooled decisions fail.
+#[test]
+fn the_audit_recomputes_learning_pool_decisions_on_kafka() -> anyhow::Result<()> {
+    let brokers = crate::distributed::bootstrap()?;
+    let dir = tempfile::tempdir()?;
+    let kafka = crate::distributed::kafka_section(&brokers);
+    let mut configs = Vec::new();
+    for share in [true, false] {
+        let config = pool_config(dir.path(), share)?;
+        let mut text = std::fs::read_to_string(&config)?;
+        text.push_str(&kafka);
+        std::fs::write(&config, text)?;
+        configs.push(config);
+    }
+    let server = Server::start(dir.path(), &["--config", &configs[0], "serve"])?;
+    ask_until_three_pool_snapshots(&server)?;
+    let (status, _) = server.terminate()?;
+    ensure!(status.success(), "server exit {status}");
+
+    let (ok, text, report) = audit(dir.path(), &configs[0])?;
+    ensure!(
+        ok,
+        "the audit of a pool member's decisions on Kafka passes: {text}"
+    );
+    let n = report["decisions"].as_u64().context("decisions")?;
+    ensure!(n >= 3, "{report}");
+    ensure!(report["signatures_verified"] == n, "{report}");
+    ensure!(report["recomputed"] == n, "{report}");
+
+    let (ok, text, report) = audit(dir.path(), &configs[1])?;
+    ensure!(
+        !ok,
+        "a private org's pooled decisions fail on Kafka: {text}"
+    );
+    let findings = report["findings"].as_array().context("findings")?;
+    let pooled = findings
+        .iter()
+        .filter(|f| f["field"] == "pool_version" && f["expected"].is_null())
+        .count();
+    ensure!(
+        pooled >= 3 && findings.len() == pooled,
+        "only the pooled decisions fail: {report}"
     );
     Ok(())
 }
