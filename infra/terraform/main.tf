@@ -44,6 +44,7 @@ locals {
     "constraints"   = local.audit_topic_config
     "control"       = local.compacted_topic_config
     "routing-table" = local.compacted_topic_config
+    "usage"         = local.compacted_topic_config
     "dead-letter" = {
       "cleanup.policy" = "delete"
       "retention.ms"   = tostring(var.dead_letter_retention_days * local.day_ms)

@@ -75,6 +75,8 @@ pub struct GatewayConfig {
     /// How long the publisher waits for an append before it spills the batch (a broker
     /// outage must not hold events in memory).
     pub publish_append_timeout: Duration,
+    /// How often each replica publishes its per-key usage (cross-replica rate limits).
+    pub usage_report_interval: Duration,
     /// Retries of one model on 429, 5xx, timeouts and connection failures.
     pub retries: u32,
     /// First retry delay; doubles per retry (a longer Retry-After wins).
@@ -317,6 +319,11 @@ impl RawConfig {
                     "gateway.publish_append_timeout_ms",
                     self.gateway.publish_append_timeout_ms,
                     100..=600_000,
+                )?),
+                usage_report_interval: Duration::from_millis(in_range(
+                    "gateway.usage_report_interval_ms",
+                    self.gateway.usage_report_interval_ms,
+                    10..=60_000,
                 )?),
                 retries: u32::try_from(in_range("gateway.retries", self.gateway.retries, 0..=10)?)
                     .unwrap_or(10),

@@ -896,6 +896,31 @@ pub struct RouteConfigured {
     pub sequence: i64,
 }
 
+/// What one ingress replica admitted for one API key in the current and the previous minute
+/// (topic `usage`, keyed `<replica>/<key id>`, compacted). Every replica publishes its counts of
+/// limited keys a few times a second and adds the other replicas' latest counts to its own when
+/// it admits a request, so a key's per-minute limits hold across replicas. Minutes are UTC
+/// minutes since the Unix epoch (`event time / 60 s`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyUsageReported {
+    /// The envelope (`org` is the key's org).
+    pub envelope: Envelope,
+    /// The reporting replica's node id.
+    pub replica: String,
+    /// The key.
+    pub key_id: ApiKeyId,
+    /// The minute the counts are for.
+    pub minute: i64,
+    /// Requests admitted in `minute`.
+    pub requests: i64,
+    /// Tokens counted in `minute` (reservations, corrected to real usage).
+    pub tokens: i64,
+    /// Requests admitted in the minute before `minute`.
+    pub previous_requests: i64,
+    /// Tokens counted in the minute before `minute`.
+    pub previous_tokens: i64,
+}
+
 /// Declares [`Event`], [`EventKind`] and their per-kind tables in one place so they cannot drift.
 macro_rules! events {
     ($($kind:ident => { topic: $topic:ident, latest: $latest:literal, snake: $snake:literal }),+ $(,)?) => {
@@ -987,6 +1012,7 @@ events! {
     ApiKeyCreated => { topic: Control, latest: 2, snake: "api_key_created" },
     ApiKeyRevoked => { topic: Control, latest: 1, snake: "api_key_revoked" },
     RouteConfigured => { topic: Control, latest: 1, snake: "route_configured" },
+    KeyUsageReported => { topic: Usage, latest: 1, snake: "key_usage_reported" },
 }
 
 impl EventKind {
@@ -1047,7 +1073,8 @@ mod tests {
         assert_eq!(EventKind::ApiKeyRevoked.topic(), Topic::Control);
         assert_eq!(EventKind::RoutingTableUpdated.topic(), Topic::RoutingTable);
         assert_eq!(EventKind::RouteConfigured.topic(), Topic::Control);
-        assert_eq!(EventKind::ALL.len(), 12);
+        assert_eq!(EventKind::KeyUsageReported.topic(), Topic::Usage);
+        assert_eq!(EventKind::ALL.len(), 13);
         for kind in EventKind::ALL {
             assert_eq!(kind.name().parse::<EventKind>().ok(), Some(*kind));
             assert_eq!(kind.snake_name().parse::<EventKind>().ok(), Some(*kind));

@@ -130,6 +130,12 @@ impl PartitionKey {
     pub fn org(org: &OrgId) -> Self {
         Self(org.as_str().to_owned())
     }
+
+    /// Returns the key of a replica's usage report for one API key: `replica/key id`, so the
+    /// compacted `usage` topic keeps each replica's latest counts of each key.
+    pub fn usage(replica: &str, key: &ApiKeyId) -> Self {
+        Self(format!("{replica}/{key}"))
+    }
 }
 
 /// Event time: UTC microseconds since the Unix epoch (Avro `timestamp-micros`).

@@ -43,8 +43,8 @@ pub use codec::{Codec, CodecError, HEADER_LEN, MAGIC_BYTE, SchemaResolver};
 pub use event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
-    JudgeOutcome, JudgeScored, KeyHash, KeyHashError, ModelStats, PinInfo, PinReason,
-    RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus,
+    JudgeOutcome, JudgeScored, KeyHash, KeyHashError, KeyUsageReported, ModelStats, PinInfo,
+    PinReason, RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus,
     RouteConfigured, RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned,
     RoutingTableUpdated, ScoreWeights, SignalContribution, SignatureProof, SourceStats, Target,
     UnknownEventKind, Usage,

@@ -105,6 +105,11 @@ const SOURCES: &[Source] = sources![
         1,
         "avro/route_configured/RouteConfigured.v1.avsc"
     ),
+    (
+        KeyUsageReported,
+        1,
+        "avro/key_usage_reported/KeyUsageReported.v1.avsc"
+    ),
 ];
 
 /// The text of `schemas/manifest.json`.

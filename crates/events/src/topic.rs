@@ -41,11 +41,14 @@ pub enum Topic {
     RoutingTable,
     /// Events a processor could not handle after its retries, with the failure in the headers.
     DeadLetter,
+    /// `KeyUsageReported`, keyed by `replica/key id`; compacted. Ingress replicas share what they
+    /// admitted per API key here, so per-key rate limits hold across replicas.
+    Usage,
 }
 
 impl Topic {
     /// All topics, in a stable order.
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::Requests,
         Topic::Responses,
         Topic::Decisions,
@@ -56,6 +59,7 @@ impl Topic {
         Topic::Control,
         Topic::RoutingTable,
         Topic::DeadLetter,
+        Topic::Usage,
     ];
 
     /// Returns the topic's logical name (the physical name adds a deployment prefix).
@@ -71,6 +75,7 @@ impl Topic {
             Topic::Control => "control",
             Topic::RoutingTable => "routing-table",
             Topic::DeadLetter => "dead-letter",
+            Topic::Usage => "usage",
         }
     }
 
@@ -87,13 +92,14 @@ impl Topic {
             Topic::Control => 8,
             Topic::RoutingTable => 9,
             Topic::DeadLetter => 10,
+            Topic::Usage => 11,
         }
     }
 
     /// Returns the topic's cleanup policy.
     pub const fn cleanup(self) -> Cleanup {
         match self {
-            Topic::Pins | Topic::Control | Topic::RoutingTable => Cleanup::Compact,
+            Topic::Pins | Topic::Control | Topic::RoutingTable | Topic::Usage => Cleanup::Compact,
             Topic::Constraints => Cleanup::Keep,
             _ => Cleanup::Delete,
         }
@@ -114,7 +120,7 @@ impl fmt::Display for Topic {
 /// The error for a topic name that is not one of [`Topic::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown topic `{0}` (known: requests, responses, decisions, feedback, judge-scores, pins, constraints, control, routing-table, dead-letter)"
+    "unknown topic `{0}` (known: requests, responses, decisions, feedback, judge-scores, pins, constraints, control, routing-table, dead-letter, usage)"
 )]
 pub struct UnknownTopic(pub String);
 

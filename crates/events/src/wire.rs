@@ -11,10 +11,11 @@ use apache_avro::types::Value;
 use crate::event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
-    JudgeOutcome, JudgeScored, KeyHash, ModelStats, PinInfo, PinReason, RequestFeatures,
-    RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus, RouteConfigured,
-    RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned, RoutingTableUpdated,
-    ScoreWeights, SignalContribution, SignatureProof, SourceStats, Target, Usage,
+    JudgeOutcome, JudgeScored, KeyHash, KeyUsageReported, ModelStats, PinInfo, PinReason,
+    RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus,
+    RouteConfigured, RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned,
+    RoutingTableUpdated, ScoreWeights, SignalContribution, SignatureProof, SourceStats, Target,
+    Usage,
 };
 use crate::ids::{
     ApiKeyId, DecisionId, EventId, FeedbackId, JudgementId, ModelName, OrgId, PartitionKey,
@@ -1006,6 +1007,17 @@ avro_record!(ApiKeyCreated {
     tokens_per_minute
 });
 
+avro_record!(KeyUsageReported {
+    envelope,
+    replica,
+    key_id,
+    minute,
+    requests,
+    tokens,
+    previous_requests,
+    previous_tokens
+});
+
 avro_record!(ApiKeyRevoked {
     envelope,
     key_id,
@@ -1043,6 +1055,7 @@ impl Event {
             Event::ApiKeyCreated(e) => e.to_avro(),
             Event::ApiKeyRevoked(e) => e.to_avro(),
             Event::RouteConfigured(e) => e.to_avro(),
+            Event::KeyUsageReported(e) => e.to_avro(),
         }
     }
 
@@ -1063,6 +1076,7 @@ impl Event {
             EventKind::ApiKeyCreated => Event::ApiKeyCreated(FromAvro::from_avro(value)?),
             EventKind::ApiKeyRevoked => Event::ApiKeyRevoked(FromAvro::from_avro(value)?),
             EventKind::RouteConfigured => Event::RouteConfigured(FromAvro::from_avro(value)?),
+            EventKind::KeyUsageReported => Event::KeyUsageReported(FromAvro::from_avro(value)?),
         })
     }
 }

@@ -179,6 +179,16 @@ pub async fn run(
                 shutdown.clone(),
             ),
         );
+        supervisor.spawn(
+            "usage",
+            switchyard_ingress::usage::share_usage(
+                log.clone(),
+                Arc::clone(&codec),
+                Arc::clone(&gateway),
+                config.gateway.usage_report_interval,
+                shutdown.clone(),
+            ),
+        );
         Some(gateway)
     } else {
         None
@@ -558,7 +568,7 @@ fn build_gateway(
         router,
         decisions: Some(switchyard_decisions::DecisionQueries::new(store.clone())),
         mirrors: switchyard_ingress::mirror::Mirrors::new(metrics.clone()),
-        limits: switchyard_ingress::limits::RateLimiter::default(),
+        limits: switchyard_ingress::limits::RateLimiter::new(node_id(&config.data_dir)?),
     };
     Ok((gateway, rx))
 }

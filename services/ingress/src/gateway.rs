@@ -328,7 +328,7 @@ impl Gateway {
     pub fn admit(&self, caller: &Caller, tokens: u64) -> Result<i64, Box<crate::limits::Limited>> {
         let now = self.clock.now_micros();
         self.limits
-            .admit(&caller.key_id, caller.limits, tokens, now)
+            .admit(&caller.key_id, &caller.org, caller.limits, tokens, now)
             .map(|()| now)
     }
 

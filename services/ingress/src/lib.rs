@@ -31,6 +31,7 @@ pub mod routing;
 pub mod sql;
 mod table;
 mod traces;
+pub mod usage;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

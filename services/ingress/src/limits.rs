@@ -23,7 +23,9 @@ use std::sync::Mutex;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use switchyard_events::ApiKeyId;
+use switchyard_events::{
+    ApiKeyId, Envelope, EventId, KeyUsageReported, OrgId, PartitionKey, Timestamp, TraceId,
+};
 
 use crate::ApiError;
 
@@ -156,18 +158,121 @@ impl IntoResponse for Limited {
     }
 }
 
-/// The per-key windows of one ingress node.
+/// One key's usage as a replica reports it (see [`RateLimiter::drain_reports`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageReport {
+    /// The key.
+    pub key: ApiKeyId,
+    /// The key's org.
+    pub org: OrgId,
+    /// The minute (`now / 60 s`) the counts are for.
+    pub minute: i64,
+    /// Requests admitted in the previous and the current minute.
+    pub requests: [u64; 2],
+    /// Tokens counted in the previous and the current minute.
+    pub tokens: [u64; 2],
+}
+
+impl UsageReport {
+    /// Returns the report as the `KeyUsageReported` event `replica` publishes at `now` (µs).
+    pub fn into_event(self, replica: &str, event_id: EventId, now: i64) -> KeyUsageReported {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        KeyUsageReported {
+            envelope: Envelope {
+                event_id,
+                partition_key: PartitionKey::usage(replica, &self.key),
+                org: self.org,
+                event_time: Timestamp::from_micros(now),
+                trace_id: TraceId::new(event_id.to_string()),
+            },
+            replica: replica.to_owned(),
+            key_id: self.key,
+            minute: self.minute,
+            requests: count(self.requests[1]),
+            tokens: count(self.tokens[1]),
+            previous_requests: count(self.requests[0]),
+            previous_tokens: count(self.tokens[0]),
+        }
+    }
+}
+
+/// A key this replica has admitted requests for.
+#[derive(Debug)]
+struct Local {
+    org: OrgId,
+    window: Window,
+    /// Changed since the last report.
+    dirty: bool,
+}
+
 #[derive(Debug, Default)]
+struct Windows {
+    /// What this replica admitted.
+    local: HashMap<ApiKeyId, Local>,
+    /// The other replicas' latest reports, per key and replica.
+    remote: HashMap<ApiKeyId, HashMap<String, Window>>,
+}
+
+impl Windows {
+    /// The other replicas' counts of `key` at `minute` (previous, current).
+    fn remote(&self, key: &ApiKeyId, minute: i64) -> ([u64; 2], [u64; 2]) {
+        let mut requests = [0, 0];
+        let mut tokens = [0, 0];
+        for w in self.remote.get(key).into_iter().flat_map(HashMap::values) {
+            let mut w = *w;
+            w.roll(minute);
+            if w.minute != minute {
+                continue; // a report from the future (clock skew) counts once it is current
+            }
+            for i in 0..2 {
+                requests[i] += w.requests[i];
+                tokens[i] += w.tokens[i];
+            }
+        }
+        (requests, tokens)
+    }
+}
+
+/// The per-key windows of one ingress replica, plus what the other replicas report.
+///
+/// Each replica counts what it admits ([`RateLimiter::admit`]), publishes the counts of the keys
+/// that changed every `gateway.usage_report_interval_ms` ([`RateLimiter::drain_reports`], as
+/// `KeyUsageReported` on the compacted `usage` topic) and folds the other replicas' reports
+/// ([`RateLimiter::observe`]). A request is admitted against the sum, so N replicas overshoot a
+/// key's limit by at most what they admit between two reports. With one replica (single node)
+/// the count is exact.
+#[derive(Debug)]
 pub struct RateLimiter {
-    windows: Mutex<HashMap<ApiKeyId, Window>>,
+    replica: String,
+    windows: Mutex<Windows>,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new("local")
+    }
 }
 
 impl RateLimiter {
-    /// Admits one request of `key` reserving `tokens` at `now` (µs), or says which limit it
-    /// would break. Unlimited keys are not tracked.
+    /// Returns the limiter of the replica named `replica` (its node id).
+    pub fn new(replica: impl Into<String>) -> Self {
+        Self {
+            replica: replica.into(),
+            windows: Mutex::default(),
+        }
+    }
+
+    /// Returns this replica's name, as its reports carry it.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Admits one request of `key` (of `org`) reserving `tokens` at `now` (µs), or says which
+    /// limit it would break, counting what every replica admitted. Unlimited keys are not tracked.
     pub fn admit(
         &self,
         key: &ApiKeyId,
+        org: &OrgId,
         limits: KeyLimits,
         tokens: u64,
         now: i64,
@@ -180,13 +285,20 @@ impl RateLimiter {
             // A poisoned lock means a panic elsewhere; failing open keeps serving.
             return Ok(());
         };
-        let w = windows.entry(key.clone()).or_insert(Window {
-            minute,
-            ..Window::default()
+        let (remote_requests, remote_tokens) = windows.remote(key, minute);
+        let local = windows.local.entry(key.clone()).or_insert_with(|| Local {
+            org: org.clone(),
+            window: Window {
+                minute,
+                ..Window::default()
+            },
+            dirty: false,
         });
+        let w = &mut local.window;
         w.roll(minute);
-        let used_requests = Window::used(w.requests, now);
-        let used_tokens = Window::used(w.tokens, now);
+        let add = |a: [u64; 2], b: [u64; 2]| [a[0] + b[0], a[1] + b[1]];
+        let used_requests = Window::used(add(w.requests, remote_requests), now);
+        let used_tokens = Window::used(add(w.tokens, remote_tokens), now);
         let remaining = |limit: Option<u64>, used: f64| {
             limit.map(|l| (l as f64 - used).floor().max(0.0) as u64)
         };
@@ -217,6 +329,7 @@ impl RateLimiter {
         }
         w.requests[1] += 1;
         w.tokens[1] += tokens;
+        local.dirty = true;
         Ok(())
     }
 
@@ -230,15 +343,80 @@ impl RateLimiter {
         let Ok(mut windows) = self.windows.lock() else {
             return;
         };
-        let Some(w) = windows.get_mut(key) else {
+        let Some(local) = windows.local.get_mut(key) else {
             return;
         };
+        let w = &mut local.window;
         let slot = match w.minute - admitted.div_euclid(MINUTE_MICROS) {
             0 => 1,
             1 => 0,
             _ => return,
         };
         w.tokens[slot] = (w.tokens[slot] + used).saturating_sub(reserved);
+        local.dirty = true;
+    }
+
+    /// Folds one replica's report. Another replica's report replaces its previous one for that
+    /// key. This replica's own reports (read back after a restart, under the same node id) seed
+    /// the counts of keys it has not counted since it started, so a restart does not reset them.
+    pub fn observe(&self, report: &KeyUsageReported) {
+        let clamp = |n: i64| u64::try_from(n).unwrap_or(0);
+        let window = Window {
+            minute: report.minute,
+            requests: [clamp(report.previous_requests), clamp(report.requests)],
+            tokens: [clamp(report.previous_tokens), clamp(report.tokens)],
+        };
+        let Ok(mut windows) = self.windows.lock() else {
+            return;
+        };
+        if report.replica == self.replica {
+            windows
+                .local
+                .entry(report.key_id.clone())
+                .or_insert_with(|| Local {
+                    org: report.envelope.org.clone(),
+                    window,
+                    dirty: false,
+                });
+            return;
+        }
+        let by_replica = windows.remote.entry(report.key_id.clone()).or_default();
+        match by_replica.get_mut(&report.replica) {
+            Some(latest) if latest.minute > window.minute => {}
+            Some(latest) => *latest = window,
+            None => {
+                by_replica.insert(report.replica.clone(), window);
+            }
+        }
+    }
+
+    /// Returns the counts of the keys that changed since the last call, as of `now` (µs), and
+    /// forgets windows that no longer weigh anything (older than the previous minute).
+    pub fn drain_reports(&self, now: i64) -> Vec<UsageReport> {
+        let minute = now.div_euclid(MINUTE_MICROS);
+        let Ok(mut windows) = self.windows.lock() else {
+            return Vec::new();
+        };
+        let mut reports = Vec::new();
+        windows.local.retain(|key, local| {
+            local.window.roll(minute);
+            if local.dirty {
+                local.dirty = false;
+                reports.push(UsageReport {
+                    key: key.clone(),
+                    org: local.org.clone(),
+                    minute,
+                    requests: local.window.requests,
+                    tokens: local.window.tokens,
+                });
+            }
+            local.window.requests != [0, 0] || local.window.tokens != [0, 0]
+        });
+        windows.remote.retain(|_, by_replica| {
+            by_replica.retain(|_, w| w.minute >= minute - 1);
+            !by_replica.is_empty()
+        });
+        reports
     }
 }
 
@@ -252,6 +430,10 @@ mod tests {
         ApiKeyId::new("key_a")
     }
 
+    fn org() -> OrgId {
+        OrgId::new("acme")
+    }
+
     fn rpm(n: u64) -> KeyLimits {
         KeyLimits {
             requests_per_minute: Some(n),
@@ -263,20 +445,20 @@ mod tests {
     fn requests_beyond_the_limit_are_refused_until_the_window_slides() {
         let l = RateLimiter::default();
         for i in 0..3 {
-            assert!(l.admit(&key(), rpm(3), 10, T0 + i).is_ok());
+            assert!(l.admit(&key(), &org(), rpm(3), 10, T0 + i).is_ok());
         }
-        let refused = l.admit(&key(), rpm(3), 10, T0 + 10).unwrap_err();
+        let refused = l.admit(&key(), &org(), rpm(3), 10, T0 + 10).unwrap_err();
         assert_eq!(refused.kind, LimitKind::Requests);
         assert_eq!((refused.limit, refused.used), (3, 3));
         assert_eq!(refused.retry_after_s, 60);
         // Halfway through the next minute the previous minute still weighs 1.5 requests.
         let half = T0 + MINUTE_MICROS + MINUTE_MICROS / 2;
-        assert!(l.admit(&key(), rpm(3), 10, half).is_ok());
-        assert!(l.admit(&key(), rpm(3), 10, half + 1).is_err());
+        assert!(l.admit(&key(), &org(), rpm(3), 10, half).is_ok());
+        assert!(l.admit(&key(), &org(), rpm(3), 10, half + 1).is_err());
         // Two minutes later the key starts afresh.
         for i in 0..3 {
             assert!(
-                l.admit(&key(), rpm(3), 10, T0 + 3 * MINUTE_MICROS + i)
+                l.admit(&key(), &org(), rpm(3), 10, T0 + 3 * MINUTE_MICROS + i)
                     .is_ok()
             );
         }
@@ -290,6 +472,7 @@ mod tests {
             .filter(|i| {
                 l.admit(
                     &key(),
+                    &org(),
                     limits,
                     0,
                     T0 + MINUTE_MICROS - 1_000_000 + i * 50_000,
@@ -307,23 +490,126 @@ mod tests {
             requests_per_minute: None,
             tokens_per_minute: Some(1_000),
         };
-        assert!(l.admit(&key(), limits, 600, T0).is_ok());
-        let refused = l.admit(&key(), limits, 600, T0 + 1).unwrap_err();
+        assert!(l.admit(&key(), &org(), limits, 600, T0).is_ok());
+        let refused = l.admit(&key(), &org(), limits, 600, T0 + 1).unwrap_err();
         assert_eq!(refused.kind, LimitKind::Tokens);
         // The first response used 100 tokens, not 600: the second now fits.
         l.settle(&key(), 600, 100, T0);
-        assert!(l.admit(&key(), limits, 600, T0 + 2).is_ok());
+        assert!(l.admit(&key(), &org(), limits, 600, T0 + 2).is_ok());
     }
 
     #[test]
     fn keys_are_counted_apart_and_unlimited_keys_not_at_all() {
         let l = RateLimiter::default();
-        assert!(l.admit(&key(), rpm(1), 0, T0).is_ok());
-        assert!(l.admit(&key(), rpm(1), 0, T0).is_err());
-        assert!(l.admit(&ApiKeyId::new("key_b"), rpm(1), 0, T0).is_ok());
+        assert!(l.admit(&key(), &org(), rpm(1), 0, T0).is_ok());
+        assert!(l.admit(&key(), &org(), rpm(1), 0, T0).is_err());
+        assert!(
+            l.admit(&ApiKeyId::new("key_b"), &org(), rpm(1), 0, T0)
+                .is_ok()
+        );
         for _ in 0..100 {
-            assert!(l.admit(&key(), KeyLimits::default(), 0, T0).is_ok());
+            assert!(l.admit(&key(), &org(), KeyLimits::default(), 0, T0).is_ok());
         }
+    }
+
+    /// Sends `from`'s pending reports to `to`, as the `usage` topic would.
+    fn gossip(from: &RateLimiter, to: &RateLimiter, now: i64) -> usize {
+        let reports = from.drain_reports(now);
+        let n = reports.len();
+        for r in reports {
+            to.observe(&r.into_event(from.replica(), EventId::now_v7(), now));
+        }
+        n
+    }
+
+    #[test]
+    fn replicas_add_each_others_reported_counts() {
+        let (a, b) = (RateLimiter::new("a"), RateLimiter::new("b"));
+        for i in 0..6 {
+            assert!(a.admit(&key(), &org(), rpm(10), 0, T0 + i).is_ok());
+        }
+        // Before the report, b knows nothing of a's six requests.
+        assert_eq!(gossip(&a, &b, T0 + 10), 1);
+        let admitted = (0..10)
+            .filter(|i| b.admit(&key(), &org(), rpm(10), 0, T0 + 20 + i).is_ok())
+            .count();
+        assert_eq!(admitted, 4, "a admitted 6 of the key's 10 this minute");
+        // And a learns of b's four: the key is exhausted on both.
+        assert_eq!(gossip(&b, &a, T0 + 40), 1);
+        assert!(a.admit(&key(), &org(), rpm(10), 0, T0 + 50).is_err());
+        // Nothing changed since: no report.
+        assert_eq!(gossip(&a, &b, T0 + 60), 0);
+    }
+
+    #[test]
+    fn reported_counts_slide_out_with_the_window() {
+        let (a, b) = (RateLimiter::new("a"), RateLimiter::new("b"));
+        for i in 0..10 {
+            assert!(a.admit(&key(), &org(), rpm(10), 0, T0 + i).is_ok());
+        }
+        gossip(&a, &b, T0 + 10);
+        assert!(b.admit(&key(), &org(), rpm(10), 0, T0 + 20).is_err());
+        // Half-way through the next minute a's ten weigh five.
+        let half = T0 + MINUTE_MICROS + MINUTE_MICROS / 2;
+        let admitted = (0..10)
+            .filter(|i| b.admit(&key(), &org(), rpm(10), 0, half + i).is_ok())
+            .count();
+        assert_eq!(admitted, 5);
+        // Two minutes on, a's report weighs nothing and is forgotten.
+        let later = T0 + 3 * MINUTE_MICROS;
+        b.drain_reports(later);
+        assert!(b.windows.lock().is_ok_and(|w| w.remote.is_empty()));
+    }
+
+    #[test]
+    fn a_stale_report_does_not_replace_a_newer_one() {
+        let (a, b) = (RateLimiter::new("a"), RateLimiter::new("b"));
+        assert!(a.admit(&key(), &org(), rpm(5), 0, T0).is_ok());
+        let old = a.drain_reports(T0 + 1).remove(0);
+        for i in 0..4 {
+            assert!(
+                a.admit(&key(), &org(), rpm(5), 0, T0 + MINUTE_MICROS + i)
+                    .is_ok()
+            );
+        }
+        gossip(&a, &b, T0 + MINUTE_MICROS + 10);
+        b.observe(&old.into_event("a", EventId::now_v7(), T0 + 1));
+        // Early in the second minute: a's 1 (previous) and 4 (current) still count.
+        assert!(
+            b.admit(&key(), &org(), rpm(5), 0, T0 + MINUTE_MICROS + 20)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_restarted_replica_resumes_its_own_counts_from_its_reports() {
+        let a = RateLimiter::new("a");
+        for i in 0..3 {
+            assert!(a.admit(&key(), &org(), rpm(3), 0, T0 + i).is_ok());
+        }
+        let restarted = RateLimiter::new("a");
+        gossip(&a, &restarted, T0 + 10);
+        assert!(restarted.admit(&key(), &org(), rpm(3), 0, T0 + 20).is_err());
+        // Its own later echo does not overwrite what it has counted since.
+        let fresh = RateLimiter::new("a");
+        assert!(fresh.admit(&key(), &org(), rpm(3), 0, T0 + 30).is_ok());
+        gossip(&a, &fresh, T0 + 40);
+        assert!(fresh.admit(&key(), &org(), rpm(3), 0, T0 + 50).is_ok());
+    }
+
+    #[test]
+    fn settled_tokens_are_reported() {
+        let (a, b) = (RateLimiter::new("a"), RateLimiter::new("b"));
+        let limits = KeyLimits {
+            requests_per_minute: None,
+            tokens_per_minute: Some(1_000),
+        };
+        assert!(a.admit(&key(), &org(), limits, 900, T0).is_ok());
+        gossip(&a, &b, T0 + 1);
+        assert!(b.admit(&key(), &org(), limits, 200, T0 + 2).is_err());
+        a.settle(&key(), 900, 100, T0);
+        assert_eq!(gossip(&a, &b, T0 + 3), 1);
+        assert!(b.admit(&key(), &org(), limits, 200, T0 + 4).is_ok());
     }
 
     #[test]
@@ -333,9 +619,12 @@ mod tests {
             requests_per_minute: Some(1),
             tokens_per_minute: Some(50),
         };
-        assert!(l.admit(&key(), limits, 10, T0 + 30 * 1_000_000).is_ok());
+        assert!(
+            l.admit(&key(), &org(), limits, 10, T0 + 30 * 1_000_000)
+                .is_ok()
+        );
         let response = l
-            .admit(&key(), limits, 10, T0 + 30 * 1_000_000)
+            .admit(&key(), &org(), limits, 10, T0 + 30 * 1_000_000)
             .unwrap_err();
         let response = (*response).into_response();
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -625,6 +625,26 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    fn key_usage_reported()(
+        envelope in envelope(),
+        replica in text(),
+        key_id in text(),
+        counts in proptest::array::uniform5(any::<i64>()),
+    ) -> KeyUsageReported {
+        KeyUsageReported {
+            envelope,
+            replica,
+            key_id: ApiKeyId::new(key_id),
+            minute: counts[0],
+            requests: counts[1],
+            tokens: counts[2],
+            previous_requests: counts[3],
+            previous_tokens: counts[4],
+        }
+    }
+}
+
 /// Any event of any kind.
 pub fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
@@ -640,5 +660,6 @@ pub fn event() -> impl Strategy<Value = Event> {
         api_key_created().prop_map(Event::from),
         api_key_revoked().prop_map(Event::from),
         route_configured().prop_map(Event::from),
+        key_usage_reported().prop_map(Event::from),
     ]
 }

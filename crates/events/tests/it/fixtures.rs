@@ -327,6 +327,17 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             sequence: 3,
         }
         .into(),
+        EventKind::KeyUsageReported => KeyUsageReported {
+            envelope: envelope("019ab5d4-9000-7000-8000-00000000000d", "ingress-a/key-7")?,
+            replica: "ingress-a".into(),
+            key_id: ApiKeyId::new("key-7"),
+            minute: 29_400_000,
+            requests: 42,
+            tokens: 18_250,
+            previous_requests: 57,
+            previous_tokens: 24_900,
+        }
+        .into(),
     })
 }
 

@@ -3,7 +3,8 @@
 //! processes and the processors and projector as separate processes, each with its own data
 //! directory, sharing nothing but the broker.
 //!
-//! - a key created once (`switchyard keys create` on the Kafka log) works on both ingresses;
+//! - a key created once (`switchyard keys create` on the Kafka log) works on both ingresses, and
+//!   its per-minute limit holds across them (the `usage` topic);
 //! - a pin made through ingress A is served by ingress B, and its removal through B by A;
 //! - feedback sent through A moves the routing that B serves (the feedback loop across nodes:
 //!   B's requests, A's ratings and session NPS, the judge, session-NPS and projector processes,
@@ -94,6 +95,20 @@ fn chat_with_key(server: &Server, key: &str, content: &str) -> anyhow::Result<(u
     Ok((status, serde_json::from_str(&body)?))
 }
 
+/// [`chat_with_key`] once `server` knows the key: a key created through another node reaches
+/// each replica through the control topic, within a second or so (a 401 is not counted
+/// against the key's limits).
+fn chat_known_key(server: &Server, key: &str, content: &str) -> anyhow::Result<(u16, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, answer) = chat_with_key(server, key, content)?;
+        if status != 401 || Instant::now() > deadline {
+            return Ok((status, answer));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Sends requests to `server` until one is served by `model`; returns how long that took.
 fn served_by(server: &Server, key: &str, model: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
@@ -170,6 +185,49 @@ fn two_ingresses_share_keys_pins_and_what_feedback_teaches() -> anyhow::Result<(
             "ingress {name} accepts an unknown key: {status} {answer}"
         );
     }
+
+    // 1b. A key's per-minute limit holds across the replicas: 4 of its 6 requests a minute
+    //     spent on A leave 2 on B once A's usage report has reached B through the `usage`
+    //     topic (each replica alone would admit all 4). Within seconds of each other, the
+    //     sliding window cannot free a third request on B (that takes a quarter of a minute).
+    let out = run(
+        &root.path().join("cli"),
+        &[
+            "--config", &config, "keys", "create", "--org", "default", "--rpm", "6",
+        ],
+    )?;
+    ensure!(
+        out.status.success(),
+        "keys create --rpm: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let limited = String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    for i in 0..4 {
+        let (status, answer) = chat_known_key(&a, &limited, &prompt(910 + i))?;
+        ensure!(
+            status == 200,
+            "limited key on A, request {i}: {status} {answer}"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let mut on_b = Vec::new();
+    for i in 0..4 {
+        let (status, answer) = chat_known_key(&b, &limited, &prompt(920 + i))?;
+        on_b.push(status);
+        ensure!(
+            status == 200 || answer["error"]["code"] == "rate_limit_exceeded",
+            "{status} {answer}"
+        );
+    }
+    ensure!(
+        on_b == [200, 200, 429, 429],
+        "B admits what is left of the key's 6 a minute after A's 4: {on_b:?}"
+    );
 
     // 2. A pin through A is served by B; its removal through B is served by A.
     let auth = format!("Bearer {admin}");
