@@ -148,7 +148,14 @@ pub async fn run(
     });
     let serves_api = roles.iter().any(|r| matches!(r, Role::All | Role::Ingress));
     let gateway = if serves_api {
-        let (gateway, rx) = build_gateway(&config, &codec, plane.clone(), &store, &metrics)?;
+        let (gateway, rx) = build_gateway(
+            &config,
+            &codec,
+            plane.clone(),
+            &store,
+            &metrics,
+            request_partitions(&log),
+        )?;
         // The publisher stops after the HTTP server has drained, so in-flight requests still
         // publish their events; whatever is left then goes to the durable spill.
         let publisher = gateway.publisher.clone();
@@ -506,12 +513,40 @@ pub(crate) fn load_priors(config: &Config) -> anyhow::Result<switchyard_router::
     Ok(priors)
 }
 
+/// Returns the partition count of the request-path topics. A session's requests, responses,
+/// decisions, feedback and judge scores must share partitions (processors join them per
+/// partition), so the topics must have equal counts; a mismatch is logged loudly.
+fn request_partitions<L: switchyard_log::EventLog>(log: &L) -> u32 {
+    use switchyard_events::Topic;
+    let partitions = log.partitions(Topic::Requests);
+    for topic in [
+        Topic::Responses,
+        Topic::Decisions,
+        Topic::Feedback,
+        Topic::JudgeScores,
+    ] {
+        let other = log.partitions(topic);
+        if other != partitions {
+            tracing::error!(
+                requests = partitions,
+                %topic,
+                partitions = other,
+                "request-path topics have different partition counts: feedback and judge scores \
+                 of a session can reach a processor that does not hold its decisions; give them \
+                 all the same count"
+            );
+        }
+    }
+    partitions
+}
+
 fn build_gateway(
     config: &Config,
     codec: &Codec,
     plane: ControlPlane,
     store: &switchyard_store::AnyStore,
     metrics: &Metrics,
+    request_partitions: u32,
 ) -> anyhow::Result<(
     switchyard_ingress::gateway::Gateway,
     tokio::sync::mpsc::Receiver<switchyard_events::Event>,
@@ -569,6 +604,7 @@ fn build_gateway(
         decisions: Some(switchyard_decisions::DecisionQueries::new(store.clone())),
         mirrors: switchyard_ingress::mirror::Mirrors::new(metrics.clone()),
         limits: switchyard_ingress::limits::RateLimiter::new(node_id(&config.data_dir)?),
+        request_partitions,
     };
     Ok((gateway, rx))
 }

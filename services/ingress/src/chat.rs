@@ -563,9 +563,10 @@ pub(crate) async fn chat_completions(
         Err(limited) => return Ok((*limited).into_response()),
     };
     let reserved = caller.limits.is_limited().then_some((reserve, admitted_at));
-    let request_id = RequestId::new(format!("chatcmpl-{}", EventId::now_v7().as_uuid().simple()));
+    let session = header_str(headers, SESSION_HEADER).map(SessionId::new);
+    let request_id = gateway.mint_request_id(session.as_ref());
     let ctx = Context {
-        session: header_str(headers, SESSION_HEADER).map(SessionId::new),
+        session,
         trace: TraceId::new(request_id.as_str()),
         request_id,
         caller,

@@ -58,6 +58,31 @@ pub struct Gateway {
     pub mirrors: crate::mirror::Mirrors,
     /// Per-key requests and tokens per minute.
     pub limits: crate::limits::RateLimiter,
+    /// Partitions of the request-path topics (see [`Gateway::mint_request_id`]).
+    pub request_partitions: u32,
+}
+
+/// Returns a new completion id (`chatcmpl-<uuid>`). In a session, the id is drawn so that it
+/// falls in the session's log partition (of `partitions`): a request's events are keyed by its
+/// session, and feedback that names only the request id (keyed by that id) must reach the same
+/// partition, so that the processor instance owning the session's decisions also sees their
+/// feedback when processors scale out by partition. Costs about `partitions` murmur2 hashes.
+pub fn request_id_in_partition(session: Option<&SessionId>, partitions: u32) -> RequestId {
+    let mint = || RequestId::new(format!("chatcmpl-{}", EventId::now_v7().as_uuid().simple()));
+    let Some(session) = session.filter(|_| partitions > 1) else {
+        return mint();
+    };
+    let target = switchyard_log::partition_for_key(session.as_str().as_bytes(), partitions);
+    // Each draw lands in the target with probability 1/partitions: the bound is never reached
+    // in practice (p < e^-64), and an id past it is still valid, only keyed elsewhere.
+    let mut id = mint();
+    for _ in 0..64 * partitions {
+        if switchyard_log::partition_for_key(id.as_str().as_bytes(), partitions) == target {
+            break;
+        }
+        id = mint();
+    }
+    id
 }
 
 /// The models the router may pick: catalog rows whose provider is configured.
@@ -323,6 +348,11 @@ impl Gateway {
             .budget_left(org, route, cap, now.as_micros())
     }
 
+    /// Returns a new completion id; see [`request_id_in_partition`].
+    pub fn mint_request_id(&self, session: Option<&SessionId>) -> RequestId {
+        request_id_in_partition(session, self.request_partitions)
+    }
+
     /// Counts one request of the caller's key against its limits, reserving `tokens`;
     /// returns the admission time (µs) its usage is later settled against.
     pub fn admit(&self, caller: &Caller, tokens: u64) -> Result<i64, Box<crate::limits::Limited>> {
@@ -435,5 +465,45 @@ impl Gateway {
             // Routing was bypassed: no priors were read.
             pool_version: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feedback::partition_key;
+    use switchyard_events::Target;
+    use switchyard_log::partition_for_key;
+
+    #[test]
+    fn feedback_by_request_id_lands_in_the_partition_of_the_requests_session() {
+        for partitions in [2, 3, 8, 12, 64] {
+            for n in 0..200 {
+                let session = SessionId::new(format!("session-{n}"));
+                let id = request_id_in_partition(Some(&session), partitions);
+                assert!(id.as_str().starts_with("chatcmpl-"), "{id}");
+                // The request's own events are keyed by the session; feedback naming only the
+                // request id (no session header) is keyed by the id.
+                let feedback = partition_key(
+                    &Target::Request {
+                        request_id: id.clone(),
+                    },
+                    None,
+                );
+                assert_eq!(
+                    partition_for_key(feedback.as_str().as_bytes(), partitions),
+                    partition_for_key(session.as_str().as_bytes(), partitions),
+                    "{session} / {id} with {partitions} partitions"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ids_without_a_session_are_plain_and_distinct() {
+        let a = request_id_in_partition(None, 12);
+        let b = request_id_in_partition(None, 12);
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), "chatcmpl-".len() + 32);
     }
 }
