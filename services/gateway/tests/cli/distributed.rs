@@ -144,24 +144,8 @@ fn two_ingresses_share_keys_pins_and_what_feedback_teaches() -> anyhow::Result<(
     std::fs::write(&config, text)?;
 
     // A key created once, from a machine that runs no role at all.
-    let out = run(
-        &root.path().join("cli"),
-        &[
-            "--config", &config, "keys", "create", "--org", "default", "--admin",
-        ],
-    )?;
-    ensure!(
-        out.status.success(),
-        "keys create on Kafka: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    ensure!(admin.starts_with("sk-sy-"), "not a key: {admin}");
+    let cli = root.path().join("cli");
+    let admin = crate::create_key(&cli, &["--config", &config], "default", &["--admin"])?;
 
     let _projector = start_role(root.path(), "projector", &config, &["projector"])?;
     let _nps = start_role(root.path(), "nps", &config, &["stream", "session-nps"])?;
@@ -190,23 +174,7 @@ fn two_ingresses_share_keys_pins_and_what_feedback_teaches() -> anyhow::Result<(
     //     spent on A leave 2 on B once A's usage report has reached B through the `usage`
     //     topic (each replica alone would admit all 4). Within seconds of each other, the
     //     sliding window cannot free a third request on B (that takes a quarter of a minute).
-    let out = run(
-        &root.path().join("cli"),
-        &[
-            "--config", &config, "keys", "create", "--org", "default", "--rpm", "6",
-        ],
-    )?;
-    ensure!(
-        out.status.success(),
-        "keys create --rpm: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let limited = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
+    let limited = crate::create_key(&cli, &["--config", &config], "default", &["--rpm", "6"])?;
     for i in 0..4 {
         let (status, answer) = chat_known_key(&a, &limited, &prompt(910 + i))?;
         ensure!(

@@ -64,20 +64,7 @@ pub fn get_raw(
 }
 
 pub fn key(dir: &Path, org: &str) -> anyhow::Result<String> {
-    let out = run(dir, &["keys", "create", "--org", org])?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    ensure!(key.starts_with("sk-sy-"), "not a key: {key}");
-    Ok(key)
+    crate::create_key(dir, &[], org, &[])
 }
 
 fn chat(server: &Server, bearer: &str, i: usize) -> anyhow::Result<()> {

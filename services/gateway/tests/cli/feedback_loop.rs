@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
-use crate::{Server, http, http_with, run};
+use crate::{Server, http, http_with};
 
 /// A prompt whose first 80 characters are 40 words: the demo judge grades an answer by its
 /// length, and every demo model's answer to this one (which quotes those 80 characters) is
@@ -32,20 +32,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 
 /// Creates an admin key of org `default` with the binary, before the server starts.
 fn admin_key(dir: &Path) -> anyhow::Result<String> {
-    let out = run(dir, &["keys", "create", "--org", "default", "--admin"])?;
-    ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    ensure!(key.starts_with("sk-sy-"), "not a key: {key}");
-    Ok(key)
+    crate::create_key(dir, &[], "default", &["--admin"])
 }
 
 /// A live route demo/large → demo/small with small learning thresholds. The priors file gives

@@ -120,17 +120,7 @@ fn keys_create_rejects_a_bad_org_with_one_clear_line() -> anyhow::Result<()> {
 #[test]
 fn a_key_over_its_limits_gets_openais_429_and_other_keys_do_not() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let key = |extra: &[&str]| -> anyhow::Result<String> {
-        let mut args = vec!["keys", "create", "--org", "acme"];
-        args.extend_from_slice(extra);
-        let out = run(dir.path(), &args)?;
-        ensure!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        last_line(&out)
-    };
+    let key = |extra: &[&str]| crate::create_key(dir.path(), &[], "acme", extra);
     let rpm2 = key(&["--rpm", "2"])?;
     let tpm = key(&["--tpm", "300"])?;
     let free = key(&[])?;

@@ -174,3 +174,30 @@ pub fn run(data_dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
         .stdin(Stdio::null())
         .output()?)
 }
+
+/// Runs `switchyard [global...] keys create --org ORG [extra...]` and returns the new key (the
+/// last line of its output); `global` holds options such as `--config FILE`.
+pub fn create_key(
+    data_dir: &Path,
+    global: &[&str],
+    org: &str,
+    extra: &[&str],
+) -> anyhow::Result<String> {
+    let mut args = global.to_vec();
+    args.extend(["keys", "create", "--org", org]);
+    args.extend_from_slice(extra);
+    let out = run(data_dir, &args)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "keys create {extra:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    anyhow::ensure!(key.starts_with("sk-sy-"), "not a key: {key}");
+    Ok(key)
+}
