@@ -204,6 +204,8 @@ pub struct RawLearning {
     pub half_weight_samples: f64,
     /// Standard deviation of a benchmark prior as an estimate of org quality.
     pub prior_sd: f64,
+    /// Calibrate judge scores against session NPS, per provider of the judged model.
+    pub calibrate_judge: bool,
 }
 
 /// A route's rollout mode.

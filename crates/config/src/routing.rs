@@ -179,6 +179,9 @@ pub struct LearningConfig {
     pub half_weight_samples: f64,
     /// Standard deviation of a benchmark prior as an estimate of org quality.
     pub prior_sd: f64,
+    /// Whether judge scores are calibrated against session NPS, per provider of the judged
+    /// model, before models are compared and regressions tested.
+    pub calibrate_judge: bool,
 }
 
 /// Where the decision-signing key lives (`routing.signing_key_file`).
@@ -339,6 +342,7 @@ impl RawLearning {
             phase2_min_samples: count("phase2_min_samples", self.phase2_min_samples)?,
             half_weight_samples: positive("half_weight_samples", self.half_weight_samples, 1e6)?,
             prior_sd: positive("prior_sd", self.prior_sd, 1.0)?,
+            calibrate_judge: self.calibrate_judge,
         })
     }
 }

@@ -513,7 +513,8 @@ fn routing_defaults_are_the_published_ones() {
             phase1_min_samples: 20,
             phase2_min_samples: 10,
             half_weight_samples: 10.0,
-            prior_sd: 0.04
+            prior_sd: 0.04,
+            calibrate_judge: true,
         }
     );
     assert_eq!(

@@ -15,6 +15,7 @@
 //! The arithmetic (scores, phases, confidence) is documented in `docs/routing.md` and on each
 //! function; the defaults are the published ones (40% success, 40% feedback, 20% cost).
 
+pub mod calibration;
 mod constraints;
 mod decide;
 pub mod explain;

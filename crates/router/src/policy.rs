@@ -86,6 +86,11 @@ pub struct Learning {
     pub success_prior: (f64, f64),
     /// Output tokens assumed for the cost estimate when the request sets no maximum.
     pub default_output_tokens: u64,
+    /// Whether judge scores are calibrated against session NPS before models are compared
+    /// (each model's judge mean minus its provider's offset, [`crate::calibration`]): an LLM
+    /// judge that prefers its own family's answers otherwise hides cheaper models of other
+    /// providers behind its bias.
+    pub calibrate_judge: bool,
 }
 
 impl Default for Learning {
@@ -122,6 +127,7 @@ impl Default for Learning {
             min_sample_variance: 0.01,
             success_prior: (0.95, 20.0),
             default_output_tokens: 256,
+            calibrate_judge: true,
         }
     }
 }

@@ -137,7 +137,7 @@ pub(crate) fn score_model(inp: &ScoreInputs<'_>) -> ModelScore {
             present += w;
         } else if let Some(stat) = inp
             .stats
-            .and_then(|s| s.source(*source))
+            .and_then(|s| s.calibrated(*source, learning.calibrate_judge))
             .filter(|s| s.samples > 0 && w > 0.0)
         {
             eff[i] = w;
@@ -274,9 +274,8 @@ pub(crate) fn relative(
     let (pb, sdb) = prior_of(baseline.1);
     let source = |stats: Option<&ModelStats>, s: FeedbackSource| {
         stats
-            .and_then(|m| m.source(s))
+            .and_then(|m| m.calibrated(s, learning.calibrate_judge))
             .filter(|x| x.samples > 0)
-            .copied()
     };
     // Without any org data on the baseline, the candidate's evidence is measured against the
     // baseline's prior; otherwise only within the sources both have.

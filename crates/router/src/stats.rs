@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use switchyard_events::{FeedbackSource, RoutingTableUpdated};
 
+use crate::calibration::{CalibrationSettings, JudgeOffsets};
+
 /// Count, mean and variance of one feedback source's normalised (0..=1) scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SourceStat {
@@ -41,6 +43,9 @@ pub struct ModelStats {
     pub latency_samples: u64,
     /// Regressions against the baseline in the window, by bucket label (`0-5%`, ...).
     pub regressions: BTreeMap<String, u64>,
+    /// How far the judge scores this model's provider above session NPS, org-wide (see
+    /// [`crate::calibration`]); subtracted from judge scores when the route calibrates.
+    pub judge_offset: f64,
 }
 
 impl ModelStats {
@@ -64,6 +69,16 @@ impl ModelStats {
             FeedbackSource::User => Some(&mut self.user),
             FeedbackSource::Benchmark => None,
         }
+    }
+
+    /// Returns one org source with the judge calibrated when `calibrate` (its mean minus
+    /// [`ModelStats::judge_offset`], within 0..=1); `None` for the benchmark.
+    pub fn calibrated(&self, source: FeedbackSource, calibrate: bool) -> Option<SourceStat> {
+        let mut stat = *self.source(source)?;
+        if calibrate && source == FeedbackSource::Judge && stat.samples > 0 {
+            stat.mean = (stat.mean - self.judge_offset).clamp(0.0, 1.0);
+        }
+        Some(stat)
     }
 
     /// Returns the org feedback samples behind the model's quality (every source but priors).
@@ -158,8 +173,29 @@ impl RoutingTable {
     }
 }
 
-/// Converts a projector snapshot into the router's statistics, by route.
+/// Converts a projector snapshot into the router's statistics, by route, with every model's
+/// judge offset estimated over the whole snapshot (the org's routes; see
+/// [`crate::calibration`]).
 pub fn stats_of(snapshot: &RoutingTableUpdated) -> HashMap<String, RouteStats> {
+    let mut routes = raw_stats_of(snapshot);
+    let offsets = JudgeOffsets::estimate(
+        routes
+            .values()
+            .flat_map(|r| r.models.iter())
+            .map(|(id, m)| (id.as_str(), m.judge, m.nps)),
+        &CalibrationSettings::default(),
+    );
+    if !offsets.is_empty() {
+        for route in routes.values_mut() {
+            for (id, m) in &mut route.models {
+                m.judge_offset = offsets.of(id);
+            }
+        }
+    }
+    routes
+}
+
+fn raw_stats_of(snapshot: &RoutingTableUpdated) -> HashMap<String, RouteStats> {
     let count = |v: i64| u64::try_from(v).unwrap_or(0);
     snapshot
         .routes

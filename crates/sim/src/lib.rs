@@ -120,17 +120,25 @@ pub struct Sim<A, B> {
     summary: Summary,
 }
 
-fn model_id(name: &str) -> String {
-    format!("sim/{name}")
+/// The catalog id of a simulated model: `<provider>/<name>`, as Switchyard names models
+/// (`sim/<name>` when the simulator names no provider). Judge calibration pools by provider.
+fn model_id_of(provider: &str, name: &str) -> String {
+    let provider = provider.trim();
+    if provider.is_empty() || provider.contains('/') {
+        format!("sim/{name}")
+    } else {
+        format!("{provider}/{name}")
+    }
 }
 
+/// The simulator's name of a catalog id (everything after the provider).
 fn model_name(id: &str) -> &str {
-    id.strip_prefix("sim/").unwrap_or(id)
+    id.split_once('/').map_or(id, |(_, name)| name)
 }
 
 fn model_info(m: &SimModel) -> ModelInfo {
     ModelInfo {
-        id: model_id(&m.name),
+        id: model_id_of(&m.provider, &m.name),
         input_per_mtok: Some(m.price_in_per_mtok),
         cached_input_per_mtok: None,
         output_per_mtok: Some(m.price_out_per_mtok),
@@ -169,6 +177,14 @@ impl<A: Processor, B: Processor> Sim<A, B> {
             sequence: 0,
             summary: Summary::default(),
         })
+    }
+
+    /// Returns the catalog id of a model the simulator names.
+    fn model_id(&self, name: &str) -> String {
+        self.models
+            .iter()
+            .find(|m| model_name(&m.id) == name)
+            .map_or_else(|| model_id_of("", name), |m| m.id.clone())
     }
 
     /// Returns what happened so far.
@@ -212,7 +228,7 @@ impl<A: Processor, B: Processor> Sim<A, B> {
         let name = Self::route_name(route, category);
         if !self.policies.contains_key(&name) {
             let sim = self.sim_routes.get(route)?;
-            let baseline = model_id(&sim.default);
+            let baseline = self.model_id(&sim.default);
             let candidates = self
                 .models
                 .iter()
@@ -354,7 +370,7 @@ impl<A: Processor, B: Processor> Sim<A, B> {
                 ..
             } => {
                 self.priors.extend([Prior {
-                    model: model_id(&model),
+                    model: self.model_id(&model),
                     category,
                     score: score.clamp(0.0, 1.0),
                     source: "routing simulator benchmark prior".into(),
@@ -414,7 +430,7 @@ impl<A: Processor, B: Processor> Sim<A, B> {
                 if let Some(d) = self.decided.get(&request_id) {
                     let (decision_id, session) = (d.decision_id.clone(), d.session.clone());
                     let shadow_model = d.shadow.clone();
-                    let served = model_id(&model);
+                    let served = self.model_id(&model);
                     let request = RequestId::new(request_id.as_str());
                     let envelope = self.envelope(
                         t,
@@ -486,7 +502,7 @@ impl<A: Processor, B: Processor> Sim<A, B> {
                         request_id: request,
                         decision_id,
                         route: RouteName::new(route.as_str()),
-                        model: ModelName::new(model_id(&model).as_str()),
+                        model: ModelName::new(self.model_id(&model).as_str()),
                         judge_model: ModelName::new("sim/judge"),
                         outcome: JudgeOutcome::Scored {
                             score: UnitScore::saturating(score),
@@ -563,7 +579,7 @@ impl<A: Processor, B: Processor> Sim<A, B> {
                         comment: None,
                         derived_from: None,
                         route: Some(RouteName::new(route.as_str())),
-                        model: Some(ModelName::new(model_id(&model).as_str())),
+                        model: Some(ModelName::new(self.model_id(&model).as_str())),
                         labels: BTreeMap::new(),
                     };
                     self.feed(Event::FeedbackSubmitted(feedback)).await?;

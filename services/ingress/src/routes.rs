@@ -107,6 +107,7 @@ impl RoutingDefaults {
                 phase2_min_samples: l.phase2_min_samples,
                 half_weight_samples: l.half_weight_samples,
                 prior_sd: l.prior_sd,
+                calibrate_judge: l.calibrate_judge,
                 ..Learning::default()
             },
             default_constraints: Constraints::from(&routing.default_constraints),

@@ -89,6 +89,11 @@ pub struct ProjectorConfig {
     /// The category of each route of the configuration file (a route's `RouteConfigured`
     /// category wins; a route with neither is `general`).
     pub route_categories: BTreeMap<String, String>,
+    /// Whether the regression test compares judge scores calibrated against session NPS
+    /// (`routing.learning.calibrate_judge`, default true; see
+    /// `switchyard_router::calibration`): a judge's self-preference otherwise reads as a
+    /// regression of every other provider's model against a baseline of the judge's family.
+    pub calibrate_judge: bool,
 }
 
 impl Default for ProjectorConfig {
@@ -115,6 +120,7 @@ impl Default for ProjectorConfig {
             phase2_min_samples: 10,
             pool: PoolSettings::default(),
             route_categories: BTreeMap::new(),
+            calibrate_judge: true,
         }
     }
 }
@@ -162,6 +168,7 @@ impl ProjectorConfig {
             default_constraints: Constraints::from(&routing.default_constraints),
             phase1_min_samples: routing.learning.phase1_min_samples,
             phase2_min_samples: routing.learning.phase2_min_samples,
+            calibrate_judge: routing.learning.calibrate_judge,
             ..Self::default()
         }
     }

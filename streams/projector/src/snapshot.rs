@@ -25,7 +25,10 @@ use crate::state::{
     PoolShare, Progress, ROLLBACK, ROUTES, RollbackState, RouteControl, org_id_key, org_key,
     parse_cell_key, take_str,
 };
-use crate::stats::{Counts, ModelWindow, RegressionRule, WindowCell};
+use switchyard_router::SourceStat;
+use switchyard_router::calibration::{CalibrationSettings, JudgeOffsets};
+
+use crate::stats::{Counts, ModelWindow, Moments, RegressionRule, WindowCell};
 
 /// The category of a route that names none (`switchyard_config::DEFAULT_CATEGORY`).
 const DEFAULT_CATEGORY: &str = "general";
@@ -465,6 +468,29 @@ pub(crate) async fn publish<S: StateStore>(
         .chain(view.hints.keys().map(String::as_str))
         .collect();
     let empty = BTreeMap::new();
+    // The judge's offset per provider of the judged model, over every route of the org (the
+    // same estimate the router makes from the snapshot).
+    let judge_offsets = if config.calibrate_judge {
+        let stat = |m: Moments| SourceStat {
+            samples: m.count,
+            mean: m.mean,
+            variance: m.variance(),
+        };
+        JudgeOffsets::estimate(
+            view.windows.values().flat_map(|models| {
+                models.iter().map(move |(model, w)| {
+                    (
+                        model.as_str(),
+                        stat(w.total.source_moments(FeedbackSource::Judge)),
+                        stat(w.total.source_moments(FeedbackSource::Nps)),
+                    )
+                })
+            }),
+            &CalibrationSettings::default(),
+        )
+    } else {
+        JudgeOffsets::default()
+    };
     let mut routes = Vec::new();
     let mut rollbacks = Vec::new();
     let mut share = PoolShare::default();
@@ -503,7 +529,8 @@ pub(crate) async fn publish<S: StateStore>(
                 models.push(model);
             }
         }
-        let rule = RegressionRule {
+        let mut rule = RegressionRule {
+            judge_shift: 0.0,
             margin: resolved
                 .constraints
                 .max_regression
@@ -525,6 +552,9 @@ pub(crate) async fn publish<S: StateStore>(
             else {
                 continue;
             };
+            if let Some(b) = resolved.baseline.as_ref() {
+                rule.judge_shift = judge_offsets.of(model.as_str()) - judge_offsets.of(b.as_str());
+            }
             let found = rule.regressions(window.buckets.values(), &baseline.total);
             if !found.is_empty() {
                 regressions.insert(model.clone(), found);

@@ -446,6 +446,10 @@ pub struct RegressionRule {
     /// Standard errors a bucket's mean must fall below the tolerated level by (0 counts every
     /// bucket whose mean is below it).
     pub z: f64,
+    /// Added to the baseline's judge mean before the comparison: the model's judge offset
+    /// minus the baseline's (`switchyard_router::calibration`), so judge scores are compared
+    /// on one scale; 0 without calibration.
+    pub judge_shift: f64,
 }
 
 impl RegressionRule {
@@ -459,7 +463,13 @@ impl RegressionRule {
         let references: BTreeMap<FeedbackSource, Moments> = baseline
             .quality
             .iter()
-            .map(|(source, counts)| (*source, counts.moments()))
+            .map(|(source, counts)| {
+                let mut m = counts.moments();
+                if *source == FeedbackSource::Judge && m.count > 0 {
+                    m.mean += self.judge_shift;
+                }
+                (*source, m)
+            })
             .filter(|(_, m)| m.count > 0 && m.count >= self.min_baseline_samples)
             .collect();
         let buckets: Vec<&ModelWindow> = buckets.into_iter().collect();
@@ -694,6 +704,7 @@ mod tests {
             min_baseline_samples: 5,
             min_bucket_samples: 1,
             z: 0.0,
+            judge_shift: 0.0,
         };
         let baseline = judged(&[(800, 10)]);
         // Drops of 0.01 (within the margin), 0.04, 0.08, 0.15, 0.5: the bucket's mean is far
@@ -730,6 +741,7 @@ mod tests {
             min_baseline_samples: 5,
             min_bucket_samples: 3,
             z: 2.33,
+            judge_shift: 0.0,
         };
         // A binary-ish baseline: 85% good.
         let baseline = judged(&[(1000, 85), (0, 15)]);
@@ -763,6 +775,7 @@ mod tests {
             min_baseline_samples: 5,
             min_bucket_samples: 1,
             z: 2.33,
+            judge_shift: 0.0,
         };
         // Both models judged 0.8 and 0.9 alike: half of each model's scores are 0.05 below the
         // baseline's mean, yet nothing regressed.
@@ -777,5 +790,55 @@ mod tests {
         let regressions = rule.regressions([&alike, &dropped], &baseline);
         assert_eq!(regressions.get("20%+"), Some(&4));
         assert_eq!(regressions.values().sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn a_judge_shift_compares_judge_scores_on_one_scale() {
+        let rule = RegressionRule {
+            margin: 0.02,
+            min_baseline_samples: 5,
+            min_bucket_samples: 3,
+            z: 2.33,
+            judge_shift: 0.0,
+        };
+        // The judge scores the baseline's provider 0.07 higher than the candidate's, for the
+        // same quality: uncalibrated, every bucket of the candidate reads as a regression.
+        let baseline = judged(&[(900, 300), (800, 300)]);
+        let candidate = judged(&[(830, 60), (730, 60)]);
+        let raw = rule.regressions([&candidate, &candidate, &candidate], &baseline);
+        assert!(raw.values().sum::<u64>() > 0, "{raw:?}");
+        // Calibrated (the candidate's offset minus the baseline's: -0.07), nothing regressed.
+        let calibrated = RegressionRule {
+            judge_shift: -0.07,
+            ..rule
+        };
+        let none = calibrated.regressions([&candidate, &candidate, &candidate], &baseline);
+        assert!(none.is_empty(), "{none:?}");
+        // A real drop still counts after the shift.
+        let dropped = judged(&[(530, 60), (430, 60)]);
+        let found = calibrated.regressions([&candidate, &dropped], &baseline);
+        assert!(found.values().sum::<u64>() >= 60, "{found:?}");
+        // The shift applies to the judge only: admin ratings keep their own scale.
+        let mut admin_base = ModelWindow::default();
+        admin_base
+            .quality
+            .entry(FeedbackSource::Admin)
+            .or_default()
+            .add(900, 50);
+        let mut admin_low = ModelWindow::default();
+        admin_low
+            .quality
+            .entry(FeedbackSource::Admin)
+            .or_default()
+            .add(830, 50);
+        let shifted = RegressionRule {
+            judge_shift: -0.1,
+            ..rule
+        };
+        assert_eq!(
+            shifted.regressions([&admin_low], &admin_base),
+            rule.regressions([&admin_low], &admin_base)
+        );
+        assert!(!rule.regressions([&admin_low], &admin_base).is_empty());
     }
 }
