@@ -12,6 +12,8 @@
 //! part of the contract.
 
 pub mod log_contract;
+#[cfg(feature = "processor")]
+pub mod node;
 pub mod store_contract;
 
 /// Opens clients of one event-log backend over one isolated storage (a temp dir, a random

@@ -2,88 +2,44 @@
 //! retried by the runtime, crashes between its steps, restarts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use switchyard_events::{Codec, Event, EventId, JudgeOutcome, JudgeScored};
 use switchyard_judge::{GROUP, INPUTS};
-use switchyard_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchyard_log::{EventLog, Record, Topic};
-use switchyard_processor::{CrashPoint, CrashStep, ProcessorDeps, ProcessorOptions, RunError};
-use switchyard_runtime::{CancellationToken, ManualClock, Metrics};
-use switchyard_store::{EmbeddedStore, StateStore};
+use switchyard_log::{EventLog, Topic};
+use switchyard_processor::{CrashPoint, CrashStep, ProcessorOptions, RunError};
+use switchyard_runtime::CancellationToken;
+use switchyard_testkit::node::ProcessorNode;
 
 use crate::support::{Answer, StandIn, T0, config, mirror, ok, request};
 
 const PARTITIONS: u32 = 3;
 const PAIRS: usize = 10;
 
-struct Node {
-    dir: PathBuf,
-    log: EmbeddedLog,
-    store: EmbeddedStore,
-    metrics: Metrics,
+/// The shared harness, plus this processor's runs.
+struct Node(ProcessorNode);
+
+impl std::ops::Deref for Node {
+    type Target = ProcessorNode;
+    fn deref(&self) -> &ProcessorNode {
+        &self.0
+    }
 }
 
 impl Node {
     fn open(dir: &Path) -> Result<Self> {
-        let options = EmbeddedOptions {
-            partitions: PARTITIONS,
-            ..EmbeddedOptions::default()
-        };
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            log: EmbeddedLog::open_dir(&dir.join("log"), options).context("open log")?,
-            store: EmbeddedStore::open_dir(&dir.join("store")).context("open store")?,
-            metrics: Metrics::new(),
-        })
+        Ok(Self(ProcessorNode::open(dir, PARTITIONS, T0)?))
     }
 
+    /// Closes the log and drops the store, as a process exit would, and opens both again.
     async fn restart(self) -> Result<Self> {
-        let dir = self.dir.clone();
-        self.log.close().await?;
-        drop(self);
-        Self::open(&dir)
-    }
-
-    fn deps(&self) -> Result<ProcessorDeps<EmbeddedLog, EmbeddedStore>> {
-        Ok(ProcessorDeps {
-            log: self.log.clone(),
-            store: self.store.clone(),
-            codec: Codec::new()?,
-            metrics: self.metrics.clone(),
-            clock: Arc::new(ManualClock::at_micros(T0)),
-        })
-    }
-
-    async fn publish(&self, events: &[Event]) -> Result<()> {
-        let codec = Codec::new()?;
-        for topic in INPUTS {
-            let mut records = Vec::new();
-            for event in events.iter().filter(|e| e.topic() == *topic) {
-                records.push(
-                    Record::new(event.partition_key().as_str(), codec.encode(event)?)
-                        .at(event.envelope().event_time.as_millis()),
-                );
-            }
-            self.log.append(*topic, records).await?;
-        }
-        Ok(())
+        Ok(Self(self.0.restart().await?))
     }
 
     async fn caught_up(&self) -> Result<bool> {
-        for topic in INPUTS {
-            for partition in 0..self.log.partitions(*topic) {
-                let end = self.log.watermarks(*topic, partition).await?.end;
-                let checkpoint = self.store.checkpoint(GROUP, *topic, partition).await?;
-                if end > 0 && checkpoint != Some(end) {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
+        self.0.caught_up(GROUP, INPUTS).await
     }
 
     async fn run_to_end(&self, standin: &StandIn) -> Result<()> {

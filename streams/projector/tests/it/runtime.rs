@@ -2,21 +2,20 @@
 //! each step of a batch, restarts, redelivery, and determinism of what it publishes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use switchyard_events::{
     Codec, Constraints, Event, EventId, FeedbackSource, ResponseStatus, RoutingTableUpdated,
 };
-use switchyard_log::embedded::{EmbeddedLog, EmbeddedOptions};
-use switchyard_log::{EventLog, Record, StoredRecord, Topic};
-use switchyard_processor::{CrashPoint, CrashStep, ProcessorDeps, ProcessorOptions, RunError};
+use switchyard_log::{EventLog, StoredRecord, Topic};
+use switchyard_processor::{CrashPoint, CrashStep, ProcessorOptions, RunError};
 use switchyard_projector::state::{EXPIRY_CURSORS, ORGS, ROLLBACK, TABLES};
 use switchyard_projector::{GROUP, INPUTS, ProjectorConfig};
-use switchyard_runtime::{CancellationToken, ManualClock, Metrics};
-use switchyard_store::{EmbeddedStore, StateStore};
+use switchyard_runtime::CancellationToken;
+use switchyard_store::StateStore;
+use switchyard_testkit::node::ProcessorNode;
 
 use crate::support::{
     BASE, CHEAP, HOUR, Harness, MID, Req, SECOND, T0, canonical, model, test_config, unpinned,
@@ -24,71 +23,38 @@ use crate::support::{
 
 const PARTITIONS: u32 = 3;
 
+/// The shared harness, the projector's batch size, and its runs.
 struct Node {
-    dir: PathBuf,
-    log: EmbeddedLog,
-    store: EmbeddedStore,
+    node: ProcessorNode,
     /// Records per batch.
     batch: usize,
 }
 
+impl std::ops::Deref for Node {
+    type Target = ProcessorNode;
+    fn deref(&self) -> &ProcessorNode {
+        &self.node
+    }
+}
+
 impl Node {
     fn open(dir: &Path) -> Result<Self> {
-        let options = EmbeddedOptions {
-            partitions: PARTITIONS,
-            ..EmbeddedOptions::default()
-        };
         Ok(Node {
-            dir: dir.to_path_buf(),
-            log: EmbeddedLog::open_dir(&dir.join("log"), options).context("open log")?,
-            store: EmbeddedStore::open_dir(&dir.join("store")).context("open store")?,
+            node: ProcessorNode::open(dir, PARTITIONS, T0 + 24 * HOUR)?,
             batch: 7,
         })
     }
 
     /// Closes the log and drops the store, as a process exit would, and opens both again.
     async fn restart(self) -> Result<Self> {
-        let (dir, batch) = (self.dir.clone(), self.batch);
-        self.log.close().await?;
-        drop(self);
         Ok(Node {
-            batch,
-            ..Self::open(&dir)?
-        })
-    }
-
-    /// Appends events to their topics, in order.
-    async fn publish(&self, events: &[Event]) -> Result<()> {
-        let codec = Codec::new()?;
-        for event in events {
-            let record = Record::new(event.partition_key().as_str(), codec.encode(event)?)
-                .at(event.envelope().event_time.as_millis());
-            self.log.append(event.topic(), vec![record]).await?;
-        }
-        Ok(())
-    }
-
-    fn deps(&self) -> Result<ProcessorDeps<EmbeddedLog, EmbeddedStore>> {
-        Ok(ProcessorDeps {
-            log: self.log.clone(),
-            store: self.store.clone(),
-            codec: Codec::new()?,
-            metrics: Metrics::new(),
-            clock: Arc::new(ManualClock::at_micros(T0 + 24 * HOUR)),
+            node: self.node.restart().await?,
+            batch: self.batch,
         })
     }
 
     async fn caught_up(&self) -> Result<bool> {
-        for topic in INPUTS {
-            for partition in 0..self.log.partitions(*topic) {
-                let end = self.log.watermarks(*topic, partition).await?.end;
-                let checkpoint = self.store.checkpoint(GROUP, *topic, partition).await?;
-                if end > 0 && checkpoint != Some(end) {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
+        self.node.caught_up(GROUP, INPUTS).await
     }
 
     /// Runs the projector until it has folded everything in its input topics (its own pins
