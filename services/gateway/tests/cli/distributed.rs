@@ -259,8 +259,11 @@ fn two_ingresses_share_keys_pins_and_what_feedback_teaches() -> anyhow::Result<(
         t["served_model"] == "demo/small"
     })?;
     ensure!(
+        // Phase 1 (A's admin ratings, the judge) or 2 (A's session NPS too): which snapshot
+        // first clears the confidence bar is a race between the processes, and either is
+        // learning that reached B from A.
         routed["reason"] == "routed"
-            && routed["phase"] == 2
+            && routed["phase"].as_i64().is_some_and(|p| p >= 1)
             && routed["routing_table_version"]
                 .as_i64()
                 .is_some_and(|v| v > 0),
