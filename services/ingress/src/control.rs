@@ -557,9 +557,20 @@ impl ControlPlane {
     /// changed, then marks their offsets applied (so [`ControlPlane::wait_applied`] returns
     /// only once the change is visible). Undecodable records are skipped with a warning.
     pub fn apply_records(&self, codec: &Codec, records: &[switchyard_log::StoredRecord]) {
+        let decoded = records.iter().map(|r| codec.decode(&r.value)).collect();
+        self.apply_decoded(records, decoded);
+    }
+
+    /// [`ControlPlane::apply_records`] with the records already decoded (`decoded[i]` is
+    /// `records[i]`); an error is counted and skipped.
+    pub fn apply_decoded(
+        &self,
+        records: &[switchyard_log::StoredRecord],
+        decoded: Vec<Result<Event, switchyard_events::CodecError>>,
+    ) {
         let mut events = Vec::with_capacity(records.len());
-        for r in records {
-            match codec.decode(&r.value) {
+        for (r, d) in records.iter().zip(decoded) {
+            match d {
                 Ok(event) => events.push(event),
                 Err(e) => {
                     self.inner
@@ -856,7 +867,15 @@ pub async fn follow<L: EventLog>(
             () = shutdown.cancelled() => return Ok(()),
             batch = sub.poll(1000, Duration::from_millis(500)) => batch.context("poll the control-plane topics")?,
         };
-        plane.apply_records(&codec, &batch);
+        // A record the schema registry cannot resolve yet is waited on, not skipped.
+        let mut decoded = Vec::with_capacity(batch.len());
+        for r in &batch {
+            match crate::decode::decode_patiently(&codec, &r.value, &shutdown).await {
+                Some(d) => decoded.push(d),
+                None => return Ok(()),
+            }
+        }
+        plane.apply_decoded(&batch, decoded);
         if !ends.is_empty() {
             for r in &batch {
                 if ends

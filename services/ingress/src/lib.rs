@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 mod chat;
 pub mod control;
+pub mod decode;
 mod embeddings;
 mod error;
 pub mod export;

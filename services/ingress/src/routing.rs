@@ -185,7 +185,11 @@ pub async fn follow_routing_table<L: EventLog>(
             batch = sub.poll(100, Duration::from_millis(200)) => batch.context("poll the routing-table topic")?,
         };
         for r in batch {
-            match codec.decode(&r.value) {
+            let Some(decoded) = crate::decode::decode_patiently(&codec, &r.value, &shutdown).await
+            else {
+                return Ok(());
+            };
+            match decoded {
                 Ok(Event::RoutingTableUpdated(snapshot))
                     if crate::pool::LearningPool::is_pool(&snapshot) =>
                 {

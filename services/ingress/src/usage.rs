@@ -44,7 +44,12 @@ pub async fn share_usage<L: EventLog>(
             batch = sub.poll(1000, every) => batch.context("poll the usage topic")?,
         };
         for r in batch {
-            match codec.decode(&r.value) {
+            let Some(decoded) = crate::decode::decode_patiently(&codec, &r.value, &shutdown).await
+            else {
+                publish_reports(&gateway);
+                return Ok(());
+            };
+            match decoded {
                 Ok(Event::KeyUsageReported(report)) => gateway.limits.observe(&report),
                 Ok(_) => {}
                 Err(e) => {
