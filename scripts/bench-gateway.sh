@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 BENCH="${BENCH_DIR:-$PWD/../shared/bench}"
 [[ -x "$BENCH/run.sh" ]] || { echo "bench: the harness is not at $BENCH (set BENCH_DIR)" >&2; exit 1; }
 "$BENCH/install-peers.sh"
-cargo build --release -p switchyard
+cargo build --release -p switchyard --features switchyard-log/kafka
 bin="${CARGO_TARGET_DIR:-$PWD/target}/release/switchyard"
 data="$(mktemp -d)"
 taskset -c 1 "$bin" --data-dir "$data" --config bench/gateway.toml serve &

@@ -29,7 +29,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiRequest<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let gateway = gateway_of(state)?;
         let caller = authenticate(req.headers(), &gateway.plane, gateway.auth_required)?;
-        let headers = req.headers().clone();
+        // The headers move out (the body extractor needs only the body and the extensions that
+        // carry the size limit): no copy of the header map per request.
+        let (mut parts, body) = req.into_parts();
+        let headers = std::mem::take(&mut parts.headers);
+        let req = Request::from_parts(parts, body);
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|r| body_error(&r, state.max_body_bytes))?;

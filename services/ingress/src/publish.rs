@@ -353,7 +353,7 @@ pub async fn run<L: EventLog>(
             // Close the queue and drain whatever is still in it.
             rx.close();
             while rx.recv_many(&mut buf, batch_max).await > 0 {
-                append_or_spill(&publisher, &log, &mut health, std::mem::take(&mut buf)).await;
+                append_or_spill(&publisher, &log, &mut health, &mut buf).await;
             }
             publisher.spill.persist();
             if !health.is_down() {
@@ -363,7 +363,9 @@ pub async fn run<L: EventLog>(
             return Ok(());
         }
         if !buf.is_empty() {
-            append_or_spill(&publisher, &log, &mut health, std::mem::take(&mut buf)).await;
+            // The buffer is reused: growing a fresh one event by event per batch cost more
+            // than encoding the batch (large reallocations, fresh pages faulted in).
+            append_or_spill(&publisher, &log, &mut health, &mut buf).await;
         }
         if rx.is_empty() && !publisher.spill.is_empty() && !health.is_down() {
             publisher.spill.persist();
@@ -385,15 +387,16 @@ fn spill_records(publisher: &Publisher, topic: Topic, records: &[Record]) {
     publisher.spill.persist();
 }
 
+/// Appends (or spills) the batch in `events`, leaving `events` empty with its capacity kept.
 async fn append_or_spill<L: EventLog>(
     publisher: &Publisher,
     log: &L,
     health: &mut LogHealth,
-    mut events: Vec<Event>,
+    events: &mut Vec<Event>,
 ) {
-    publisher.sign(&mut events);
+    publisher.sign(events);
     let mut by_topic: BTreeMap<Topic, Vec<Record>> = BTreeMap::new();
-    for event in &events {
+    for event in events.iter() {
         match encode(&publisher.codec, event) {
             Ok(r) => by_topic.entry(event.topic()).or_default().push(r),
             Err(e) => {
@@ -409,24 +412,34 @@ async fn append_or_spill<L: EventLog>(
         for (topic, records) in &by_topic {
             spill_records(publisher, *topic, records);
         }
+        events.clear();
         return;
     }
     let attempt = &*health;
+    let batch = &*events;
     let appends = by_topic.into_iter().map(|(topic, records)| async move {
         let n = records.len() as u64;
-        match attempt.append(log, topic, records.clone()).await {
+        // The records move into the append; a failed append re-encodes its topic's events
+        // (deterministic) to spill them, rather than every append paying for a copy.
+        match attempt.append(log, topic, records).await {
             Ok(()) => {
                 publisher.stats.appended.fetch_add(n, Ordering::Relaxed);
                 true
             }
             Err(e) => {
                 tracing::warn!(error = %e, %topic, records = n, "log append failed; spilling");
+                let records: Vec<Record> = batch
+                    .iter()
+                    .filter(|event| event.topic() == topic)
+                    .filter_map(|event| encode(&publisher.codec, event).ok())
+                    .collect();
                 spill_records(publisher, topic, &records);
                 false
             }
         }
     });
     let results = futures::future::join_all(appends).await;
+    events.clear();
     if results.iter().all(|ok| *ok) {
         health.succeeded();
     } else {
