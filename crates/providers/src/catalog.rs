@@ -1,6 +1,7 @@
 //! The model catalog: price and capabilities per model, shipped in `catalog.toml` and
 //! extended or overridden by operators.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -77,39 +78,45 @@ impl ModelInfo {
     /// Returns why this model cannot serve `req`, or `None` when it can.
     pub fn cannot_serve(&self, req: &ChatRequest, estimated_input_tokens: u64) -> Option<String> {
         self.cannot_meet(&Needs::of(req, estimated_input_tokens))
+            .map(Cow::into_owned)
     }
 
     /// Returns why this model cannot meet a request's [`Needs`], or `None` when it can.
     ///
     /// This is the capability filter the router applies before cost; it works on the recorded
-    /// needs alone, so an audit can recompute it without the request body.
-    pub fn cannot_meet(&self, needs: &Needs) -> Option<String> {
+    /// needs alone, so an audit can recompute it without the request body. The reasons without
+    /// numbers are fixed texts (the router checks every model of a route per request).
+    pub fn cannot_meet(&self, needs: &Needs) -> Option<Cow<'static, str>> {
         if self.embeddings && self.max_output == 0 {
-            return Some("an embeddings model cannot chat".into());
+            return Some(Cow::Borrowed("an embeddings model cannot chat"));
         }
         if needs.tools && !self.tools {
-            return Some("the request uses tools; the model does not support them".into());
+            return Some(Cow::Borrowed(
+                "the request uses tools; the model does not support them",
+            ));
         }
         if needs.json_schema && !self.json_schema {
-            return Some(
-                "the request asks for json_schema output; the model does not support it".into(),
-            );
+            return Some(Cow::Borrowed(
+                "the request asks for json_schema output; the model does not support it",
+            ));
         }
         if needs.vision && !self.vision {
-            return Some("the request has images; the model has no vision".into());
+            return Some(Cow::Borrowed(
+                "the request has images; the model has no vision",
+            ));
         }
         let wanted_output = needs.max_output_tokens;
         if wanted_output > self.max_output {
-            return Some(format!(
+            return Some(Cow::Owned(format!(
                 "max tokens {wanted_output} exceeds the model's {} output tokens",
                 self.max_output
-            ));
+            )));
         }
         if needs.input_tokens + wanted_output > self.context_window {
-            return Some(format!(
+            return Some(Cow::Owned(format!(
                 "about {} input tokens (+{wanted_output} output) exceed the {} token context window",
                 needs.input_tokens, self.context_window
-            ));
+            )));
         }
         None
     }

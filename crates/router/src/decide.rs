@@ -339,7 +339,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         None => Some(Cow::Borrowed(
             "not in the model catalog, or its provider is not configured",
         )),
-        Some(m) => m.cannot_meet(&req.needs).map(Cow::Owned),
+        Some(m) => m.cannot_meet(&req.needs),
     };
 
     // The baseline: scored even when it cannot serve, because relative constraints and the
@@ -362,8 +362,12 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
         filtered: base_filtered,
         unpriced: base_info.is_some_and(|m| !m.price_known()),
     });
-    let mut checks_of: Vec<Vec<Check>> = Vec::with_capacity(1 + policy.candidates.len());
-    checks_of.push(Vec::new());
+    // Every candidate's constraint checks in one buffer (one allocation per decision, not
+    // one per candidate); `checks_at[i]` is where candidate `i`'s begin.
+    let mut all_checks: Vec<Check> =
+        Vec::with_capacity(policy.candidates.len() * CONSTRAINT_NAMES.len());
+    let mut checks_at: Vec<usize> = Vec::with_capacity(2 + policy.candidates.len());
+    checks_at.push(0);
     for id in &policy.candidates {
         let info = lookup(id);
         let unpriced = info.is_some_and(|m| !m.price_known());
@@ -376,9 +380,9 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
             filtered: filter_of(info),
             unpriced,
         };
-        let mut checks = Vec::new();
+        checks_at.push(all_checks.len());
         if eval.filtered.is_none() {
-            checks.reserve_exact(CONSTRAINT_NAMES.len());
+            let first_check = all_checks.len();
             let evidence = evidence_of(id);
             let mut score = score_of(evidence, info, base_cost);
             let rel = relative(evidence, base_evidence, &base_score, phase, learning);
@@ -392,9 +396,9 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
                     stats: evidence.0,
                     confidence: conf,
                 },
-                &mut checks,
+                &mut all_checks,
             );
-            eval.failed = checks
+            eval.failed = all_checks[first_check..]
                 .iter()
                 .filter(|c| !c.passed && (base_capable || !RELATIVE.contains(&c.name)))
                 .map(|c| c.name)
@@ -406,8 +410,9 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
             eval.score = Some(score);
         }
         candidates.push(eval);
-        checks_of.push(checks);
     }
+    checks_at.push(all_checks.len());
+    let checks_of = |i: usize| all_checks[checks_at[i]..checks_at[i + 1]].to_vec();
 
     let unpriced: Vec<String> = candidates
         .iter()
@@ -611,7 +616,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
     let (checked_model, checks, confidence) = match reported {
         Some(i) => (
             Some(candidates[i].model.clone()),
-            std::mem::take(&mut checks_of[i]),
+            checks_of(i),
             candidates[i].confidence.unwrap_or(1.0),
         ),
         None => (None, Vec::new(), 1.0),

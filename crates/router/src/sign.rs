@@ -305,23 +305,73 @@ impl DecisionSigner {
         &self,
         decisions: impl IntoIterator<Item = &'a mut RouteDecided>,
     ) -> Result<(), SignError> {
-        let mut decisions: Vec<&'a mut RouteDecided> = decisions.into_iter().collect();
+        let mut batch = self.batch();
+        for d in decisions {
+            batch.add(d);
+        }
+        batch.finish()
+    }
+
+    /// Starts a batch (what [`DecisionSigner::sign_batch`] does in steps): [`Batch::add`]
+    /// does each trace's own work (its payload and leaf hash) as it is added, and
+    /// [`Batch::finish`] the batch's shared work (the tree, the signature, the proofs).
+    pub fn batch<'a>(&self) -> Batch<'_, 'a> {
+        Batch {
+            signer: self,
+            decisions: Vec::new(),
+            leaves: Vec::new(),
+            payload: Vec::new(),
+        }
+    }
+}
+
+/// A batch of traces being signed with one signature (see [`DecisionSigner::batch`]).
+pub struct Batch<'s, 'a> {
+    signer: &'s DecisionSigner,
+    decisions: Vec<&'a mut RouteDecided>,
+    leaves: Vec<Hash>,
+    /// One payload buffer for the whole batch: each payload is hashed and dropped.
+    payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for Batch<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("signer", self.signer)
+            .field("traces", &self.decisions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Batch<'_, 'a> {
+    /// Adds a trace: sets its `signing_key_id` (covered by the signature), writes its signing
+    /// payload and hashes it into its leaf.
+    pub fn add(&mut self, decision: &'a mut RouteDecided) {
+        decision
+            .signing_key_id
+            .clone_from(&self.signer.public.key_id);
+        decision.write_signing_payload(&mut self.payload);
+        self.leaves.push(leaf_hash(&self.payload));
+        self.decisions.push(decision);
+    }
+
+    /// Signs the batch: builds the tree, signs its root once, and gives every trace the
+    /// signature and its inclusion proof. An empty batch signs nothing.
+    pub fn finish(self) -> Result<(), SignError> {
+        let Batch {
+            signer,
+            decisions,
+            leaves,
+            payload: _,
+        } = self;
         if decisions.is_empty() {
             return Ok(());
-        }
-        let mut leaves = Vec::with_capacity(decisions.len());
-        // One payload buffer for the whole batch: each payload is hashed and dropped.
-        let mut payload = Vec::new();
-        for d in &mut decisions {
-            d.signing_key_id.clone_from(&self.public.key_id);
-            d.write_signing_payload(&mut payload);
-            leaves.push(leaf_hash(&payload));
         }
         let depth = usize::BITS - (leaves.len() - 1).leading_zeros();
         let mut paths = vec![Vec::with_capacity(depth as usize); leaves.len()];
         let root = build_tree(&leaves, &mut paths);
         let size = leaves.len() as u64;
-        let signature = STANDARD.encode(self.pair.sign(&batch_message(size, &root)).as_ref());
+        let signature = STANDARD.encode(signer.pair.sign(&batch_message(size, &root)).as_ref());
         for (index, (d, path)) in decisions.into_iter().zip(paths).enumerate() {
             d.signature.clone_from(&signature);
             d.signature_proof = Some(SignatureProof {

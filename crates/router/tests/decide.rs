@@ -850,3 +850,28 @@ fn each_trace_of_a_signed_batch_verifies_alone() {
     legacy.signature = signer.sign_bytes(&legacy.signing_payload().expect("payload"));
     key.verify(&legacy).expect("a v2 trace still verifies");
 }
+
+/// A batch signed in steps (`batch`, `add` per trace, `finish`: how the benchmark times each
+/// trace's own signing work) is the batch `sign_batch` signs: the same signature and proofs.
+#[test]
+fn a_batch_signed_in_steps_is_the_batch_signed_at_once() {
+    use switchyard_router::DecisionSigner;
+
+    let (signer, _) = DecisionSigner::generate().expect("key");
+    for n in [1, 5, 64] {
+        let mut at_once = traces(n);
+        let mut in_steps = at_once.clone();
+        signer.sign_batch(at_once.iter_mut()).expect("signs");
+        let mut batch = signer.batch();
+        for t in in_steps.iter_mut() {
+            batch.add(t);
+        }
+        batch.finish().expect("signs");
+        assert_eq!(at_once, in_steps, "size {n}");
+        for t in &in_steps {
+            signer.public_key().verify(t).expect("verifies");
+        }
+    }
+    // An empty batch signs nothing and is no error.
+    signer.batch().finish().expect("an empty batch");
+}
