@@ -54,9 +54,9 @@ pub use judge::{
 };
 pub use orgs::{LearningPoolConfig, OrgConfig, PoolMembership, RawLearningPool, RawOrg};
 pub use raw::{
-    FsyncMode, LogFormat, RawAuth, RawConfig, RawConstraints, RawGateway, RawKafka, RawLearning,
-    RawLog, RawRoute, RawRouting, RawSchemaRegistry, RawScoreWeights, RawServer, RawStore,
-    RawTelemetry, RouteMode,
+    FsyncMode, LogFormat, RawAuth, RawConfig, RawConstraints, RawFeedback, RawGateway, RawKafka,
+    RawLearning, RawLog, RawRoute, RawRouting, RawSchemaRegistry, RawScoreWeights, RawServer,
+    RawStore, RawTelemetry, RouteMode,
 };
 pub use routing::{
     ConstraintsConfig, DEFAULT_CATEGORY, LearningConfig, RouteConfig, RouteRule, RoutingConfig,
@@ -65,9 +65,9 @@ pub use routing::{
 };
 pub use sink::{RawSink, SinkConfig, SinkTarget, default_export_dir};
 pub use validate::{
-    AuthConfig, Config, GatewayConfig, GroupCommitConfig, KafkaConfig, LogBackend, LogConfig,
-    PlatformDirs, SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
-    resolve_data_dir,
+    AuthConfig, Config, FeedbackConfig, GatewayConfig, GroupCommitConfig, KafkaConfig, LogBackend,
+    LogConfig, PlatformDirs, SchemaRegistryConfig, ServerConfig, StoreBackend, StoreConfig,
+    TelemetryConfig, resolve_data_dir,
 };
 pub use webhooks::{RawWebhookTarget, RawWebhooks, WebhookTarget, WebhooksConfig};
 

@@ -32,6 +32,8 @@ pub struct RawConfig {
     pub schema_registry: RawSchemaRegistry,
     pub auth: RawAuth,
     pub gateway: RawGateway,
+    /// `[feedback]`.
+    pub feedback: RawFeedback,
     /// `[routes.<name>]`.
     pub routes: std::collections::BTreeMap<String, RawRoute>,
     /// `[routing]`: settings shared by every route.
@@ -59,6 +61,13 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
     pub required: bool,
+}
+
+/// `[feedback]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeedback {
+    pub nps_window_hours: u64,
 }
 
 /// `[gateway]`.

@@ -763,3 +763,26 @@ fn sink_writes_under_the_data_dir_by_default_and_to_s3_when_configured() {
     .unwrap_err();
     assert_eq!(error.key(), Some("sink.url"));
 }
+
+#[test]
+fn the_session_nps_window_is_configurable_in_hours() {
+    let config = load(&no_files(), EnvVars::none()).unwrap();
+    assert_eq!(config.feedback.nps_window, Duration::from_secs(24 * 3600));
+    let config = load(
+        &no_files(),
+        EnvVars::from_vars([("SWITCHYARD__FEEDBACK__NPS_WINDOW_HOURS", "2")]),
+    )
+    .unwrap();
+    assert_eq!(config.feedback.nps_window, Duration::from_secs(2 * 3600));
+    let error = load(
+        &no_files(),
+        EnvVars::from_vars([("SWITCHYARD__FEEDBACK__NPS_WINDOW_HOURS", "100000")]),
+    )
+    .unwrap_err();
+    let error = error.to_string();
+    assert!(
+        error.contains("`feedback.nps_window_hours`")
+            && error.contains("must be between 0 and 8760, got 100000"),
+        "{error}"
+    );
+}

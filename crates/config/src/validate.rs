@@ -35,6 +35,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// `[gateway]`.
     pub gateway: GatewayConfig,
+    /// `[feedback]`.
+    pub feedback: FeedbackConfig,
     /// `[routes.*]`, in name order.
     pub routes: Vec<RouteConfig>,
     /// `[routing]`: settings every route shares.
@@ -53,6 +55,15 @@ pub struct Config {
     pub providers: std::collections::BTreeMap<String, figment::value::Value>,
     /// `[[models]]` operator catalog rows, parsed by the provider crate at start-up.
     pub models: Vec<figment::value::Value>,
+}
+
+/// `[feedback]`: how feedback signals are propagated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FeedbackConfig {
+    /// How long after a session's NPS rating (event time) a decision of that session still
+    /// receives it; decisions taken before the rating always do.
+    pub nps_window: Duration,
 }
 
 /// `[auth]`: who may call the API.
@@ -342,6 +353,15 @@ impl RawConfig {
                     self.gateway.first_token_timeout_ms,
                     1..=3_600_000,
                 )?),
+            },
+            feedback: FeedbackConfig {
+                nps_window: Duration::from_secs(
+                    in_range(
+                        "feedback.nps_window_hours",
+                        self.feedback.nps_window_hours,
+                        0..=24 * 365,
+                    )? * 3600,
+                ),
             },
             routes: {
                 let mut routes = validate_routes(self.routes, &routing)?;

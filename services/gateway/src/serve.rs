@@ -281,7 +281,9 @@ pub async fn run(
         spawn_processor(
             &supervisor,
             "stream:session-nps",
-            switchyard_session_nps::processor(switchyard_session_nps::SessionNpsConfig::default()),
+            switchyard_session_nps::processor(switchyard_session_nps::SessionNpsConfig {
+                window: config.feedback.nps_window,
+            }),
             deps(),
             &shutdown,
         );

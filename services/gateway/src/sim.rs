@@ -21,9 +21,9 @@ pub async fn run(config: &Config, args: &SimArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(h * 3600)
     }));
     let processors = switchyard_sim::Loop {
-        session_nps: switchyard_session_nps::processor(
-            switchyard_session_nps::SessionNpsConfig::default(),
-        ),
+        session_nps: switchyard_session_nps::processor(switchyard_session_nps::SessionNpsConfig {
+            window: config.feedback.nps_window,
+        }),
         projector: switchyard_projector::processor(projector)
             .map_err(|e| anyhow::anyhow!("the projector: {e}"))?,
     };
