@@ -179,10 +179,11 @@ impl RoutingTable {
 pub fn stats_of(snapshot: &RoutingTableUpdated) -> HashMap<String, RouteStats> {
     let mut routes = raw_stats_of(snapshot);
     let offsets = JudgeOffsets::estimate(
-        routes
-            .values()
-            .flat_map(|r| r.models.iter())
-            .map(|(id, m)| (id.as_str(), m.judge, m.nps)),
+        routes.iter().flat_map(|(route, r)| {
+            r.models
+                .iter()
+                .map(move |(id, m)| (route.as_str(), id.as_str(), m.judge, m.nps))
+        }),
         &CalibrationSettings::default(),
     );
     if !offsets.is_empty() {

@@ -477,9 +477,10 @@ pub(crate) async fn publish<S: StateStore>(
             variance: m.variance(),
         };
         JudgeOffsets::estimate(
-            view.windows.values().flat_map(|models| {
+            view.windows.iter().flat_map(|(route, models)| {
                 models.iter().map(move |(model, w)| {
                     (
+                        route.as_str(),
                         model.as_str(),
                         stat(w.total.source_moments(FeedbackSource::Judge)),
                         stat(w.total.source_moments(FeedbackSource::Nps)),
