@@ -6,6 +6,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from conftest import Gateway
+
 
 @pytest.fixture()
 def client(gateway):
@@ -121,3 +123,32 @@ def test_errors_map_to_sdk_exceptions(client, gateway):
     bad_key = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-sy-not-a-key", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad_key.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+
+
+def test_an_org_past_its_daily_budget_gets_insufficient_quota_and_the_sdk_does_not_retry():
+    # demo/large costs ~$0.0026 a request: the first request spends the whole $0.001 budget.
+    g = Gateway(env={"SWITCHYARD__ORGS__DEFAULT__DAILY_BUDGET_USD": "0.001"})
+    try:
+        sent = []
+        http = openai.DefaultHttpxClient(event_hooks={"request": [lambda r: sent.append(r.url.path)]})
+        # Default retries (2): the SDK would retry a plain 429 twice.
+        client = openai.OpenAI(base_url=g.url + "/v1", api_key="unused", http_client=http)
+        client.chat.completions.create(model="demo/large", messages=[{"role": "user", "content": "hi"}])
+        refused = None
+        for _ in range(5):
+            sent.clear()
+            try:
+                client.chat.completions.create(
+                    model="demo/large", messages=[{"role": "user", "content": "again"}]
+                )
+            except openai.RateLimitError as e:
+                refused = e
+                break
+        assert refused is not None, "the budget was never enforced"
+        assert refused.code == "insufficient_quota"
+        assert refused.type == "insufficient_quota"
+        assert refused.response.headers["x-should-retry"] == "false"
+        assert "daily budget" in refused.message
+        assert sent == ["/v1/chat/completions"], f"the SDK retried: {sent}"
+    finally:
+        g.stop()

@@ -11,8 +11,16 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOrg {
-    /// `share` (feed the shared learning pool and read its priors) or `private`.
+    /// `share` (feed the shared learning pool and read its priors) or `private` (the default).
+    #[serde(default = "private")]
     pub learning_pool: String,
+    /// Most the org may spend per UTC day, in USD, across its keys and every ingress replica.
+    #[serde(default)]
+    pub daily_budget_usd: Option<f64>,
+}
+
+fn private() -> String {
+    "private".into()
 }
 
 /// `[learning_pool]` as written.
@@ -39,6 +47,8 @@ pub enum PoolMembership {
 pub struct OrgConfig {
     /// Learning-pool membership.
     pub learning_pool: PoolMembership,
+    /// Most the org may spend per UTC day, in micro-USD; `None` = no budget.
+    pub daily_budget_micro_usd: Option<u64>,
 }
 
 /// The shared learning pool: its members and how its priors blend with the shipped ones.
@@ -92,7 +102,25 @@ pub(crate) fn validate(
         if learning_pool == PoolMembership::Share {
             members.insert(name.clone());
         }
-        out.insert(name, OrgConfig { learning_pool });
+        let daily_budget_micro_usd = match raw.daily_budget_usd {
+            None => None,
+            Some(usd) if (0.0..=1e9).contains(&usd) => {
+                Some((usd * 1e6).round() as u64)
+            }
+            Some(usd) => {
+                return Err(ConfigError::invalid(
+                    &format!("orgs.{name}.daily_budget_usd"),
+                    format!("must be a number of USD between 0 and 1e9, got {usd}"),
+                ));
+            }
+        };
+        out.insert(
+            name,
+            OrgConfig {
+                learning_pool,
+                daily_budget_micro_usd,
+            },
+        );
     }
     if !(pool.prior_strength.is_finite() && pool.prior_strength >= 0.0) {
         return Err(ConfigError::invalid(

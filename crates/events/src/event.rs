@@ -896,8 +896,8 @@ pub struct RouteConfigured {
     pub sequence: i64,
 }
 
-/// What one ingress replica admitted for one API key in the current and the previous minute
-/// (topic `usage`, keyed `<replica>/<key id>`, compacted). Every replica publishes its counts of
+/// What one ingress replica admitted for one API key in the current and the previous minute,
+/// and what it spent today (topic `usage`, keyed `<replica>/<key id>`, compacted). Every replica publishes its counts of
 /// limited keys a few times a second and adds the other replicas' latest counts to its own when
 /// it admits a request, so a key's per-minute limits hold across replicas. Minutes are UTC
 /// minutes since the Unix epoch (`event time / 60 s`).
@@ -919,6 +919,11 @@ pub struct KeyUsageReported {
     pub previous_requests: i64,
     /// Tokens counted in the minute before `minute`.
     pub previous_tokens: i64,
+    /// The UTC day (days since the Unix epoch) `spend_micro_usd` is for.
+    pub day: i64,
+    /// What the key's completed requests cost on this replica in `day`, in micro-USD (for
+    /// the org's daily budget).
+    pub spend_micro_usd: i64,
 }
 
 /// Declares [`Event`], [`EventKind`] and their per-kind tables in one place so they cannot drift.

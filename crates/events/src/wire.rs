@@ -1015,7 +1015,9 @@ avro_record!(KeyUsageReported {
     requests,
     tokens,
     previous_requests,
-    previous_tokens
+    previous_tokens,
+    day,
+    spend_micro_usd
 });
 
 avro_record!(ApiKeyRevoked {

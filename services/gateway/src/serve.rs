@@ -605,7 +605,11 @@ fn build_gateway(
         router,
         decisions: Some(switchyard_decisions::DecisionQueries::new(store.clone())),
         mirrors: switchyard_ingress::mirror::Mirrors::new(metrics.clone()),
-        limits: switchyard_ingress::limits::RateLimiter::new(node_id(&config.data_dir)?),
+        limits: switchyard_ingress::limits::RateLimiter::new(node_id(&config.data_dir)?)
+            .with_budgets(config.orgs.iter().filter_map(|(org, o)| {
+                o.daily_budget_micro_usd
+                    .map(|b| (switchyard_events::OrgId::new(org.as_str()), b))
+            })),
         request_partitions,
     };
     Ok((gateway, rx))

@@ -289,6 +289,13 @@ fn completed_event(ctx: &Context, outcome: Outcome) -> ResponseCompleted {
     }
     let usage = outcome.usage.unwrap_or_default();
     let cost = ctx.served.cost_usd(&usage).and_then(|c| Usd::new(c).ok());
+    if let Some(cost) = cost {
+        // Towards the org's daily budget (mirrored requests are billed too).
+        let now = ctx.gateway.clock.now_micros();
+        ctx.gateway
+            .limits
+            .spend(&ctx.caller.key_id, &ctx.caller.org, cost.get(), now);
+    }
     let mut attempts = ctx.attempts.clone();
     if let Some(e) = &outcome.error
         && attempts.last().is_none_or(|a| a.outcome == "ok")

@@ -88,6 +88,8 @@ pub enum LimitKind {
     Requests,
     /// Tokens per minute.
     Tokens,
+    /// The org's daily budget (`orgs.<org>.daily_budget_usd`); `limit` and `used` in micro-USD.
+    Budget,
 }
 
 /// A refused request: renders as OpenAI's 429.
@@ -109,6 +111,7 @@ impl IntoResponse for Limited {
         let (kind, unit) = match self.kind {
             LimitKind::Requests => ("requests", "requests per min (RPM)"),
             LimitKind::Tokens => ("tokens", "tokens per min (TPM)"),
+            LimitKind::Budget => return over_budget(&self),
         };
         let mut response = ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -158,6 +161,55 @@ impl IntoResponse for Limited {
     }
 }
 
+/// OpenAI's quota refusal: 429 `insufficient_quota` with `x-should-retry: false`, since
+/// retrying cannot help before the next UTC day.
+fn over_budget(refusal: &Limited) -> Response {
+    let usd = |micros: u64| micros as f64 / 1e6;
+    let mut response = ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        message: format!(
+            "You exceeded your organization's daily budget: ${:.2} spent of ${:.2} today (UTC). Requests are refused until 00:00 UTC, in {}s; an operator can raise the org's `daily_budget_usd`.",
+            usd(refusal.used),
+            usd(refusal.limit),
+            refusal.retry_after_s
+        ),
+        kind: "insufficient_quota",
+        param: None,
+        code: Some("insufficient_quota"),
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert("x-should-retry", HeaderValue::from_static("false"));
+    response
+}
+
+/// Microseconds in a UTC day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// A spend in micro-USD on one UTC day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct DaySpend {
+    day: i64,
+    micros: u64,
+}
+
+impl DaySpend {
+    /// The spend on `day` (0 for any other day).
+    fn on(self, day: i64) -> u64 {
+        if self.day == day { self.micros } else { 0 }
+    }
+
+    fn add(&mut self, day: i64, micros: u64) {
+        if day > self.day {
+            *self = DaySpend { day, micros: 0 };
+        }
+        if day == self.day {
+            self.micros = self.micros.saturating_add(micros);
+        }
+    }
+}
+
 /// One key's usage as a replica reports it (see [`RateLimiter::drain_reports`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageReport {
@@ -171,6 +223,10 @@ pub struct UsageReport {
     pub requests: [u64; 2],
     /// Tokens counted in the previous and the current minute.
     pub tokens: [u64; 2],
+    /// The UTC day (`now / 24 h`) `spend_micro_usd` is for.
+    pub day: i64,
+    /// What the key's completed requests cost on this replica that day, in micro-USD.
+    pub spend_micro_usd: u64,
 }
 
 impl UsageReport {
@@ -192,6 +248,8 @@ impl UsageReport {
             tokens: count(self.tokens[1]),
             previous_requests: count(self.requests[0]),
             previous_tokens: count(self.tokens[0]),
+            day: self.day,
+            spend_micro_usd: count(self.spend_micro_usd),
         }
     }
 }
@@ -201,6 +259,8 @@ impl UsageReport {
 struct Local {
     org: OrgId,
     window: Window,
+    /// Today's spend, for orgs with a budget.
+    spend: DaySpend,
     /// Changed since the last report.
     dirty: bool,
 }
@@ -211,9 +271,29 @@ struct Windows {
     local: HashMap<ApiKeyId, Local>,
     /// The other replicas' latest reports, per key and replica.
     remote: HashMap<ApiKeyId, HashMap<String, Window>>,
+    /// The other replicas' latest spends, per org, replica and key.
+    remote_spend: HashMap<OrgId, HashMap<(String, ApiKeyId), DaySpend>>,
 }
 
 impl Windows {
+    /// What `org` spent on `day` (micro-USD), on this replica and on the others.
+    fn spent(&self, org: &OrgId, day: i64) -> u64 {
+        let local: u64 = self
+            .local
+            .values()
+            .filter(|l| &l.org == org)
+            .map(|l| l.spend.on(day))
+            .sum();
+        let remote: u64 = self
+            .remote_spend
+            .get(org)
+            .into_iter()
+            .flat_map(HashMap::values)
+            .map(|s| s.on(day))
+            .sum();
+        local.saturating_add(remote)
+    }
+
     /// The other replicas' counts of `key` at `minute` (previous, current).
     fn remote(&self, key: &ApiKeyId, minute: i64) -> ([u64; 2], [u64; 2]) {
         let mut requests = [0, 0];
@@ -245,6 +325,8 @@ impl Windows {
 pub struct RateLimiter {
     replica: String,
     windows: Mutex<Windows>,
+    /// Daily budgets in micro-USD, by org.
+    budgets: HashMap<OrgId, u64>,
 }
 
 impl Default for RateLimiter {
@@ -259,7 +341,39 @@ impl RateLimiter {
         Self {
             replica: replica.into(),
             windows: Mutex::default(),
+            budgets: HashMap::new(),
         }
+    }
+
+    /// Returns the limiter with orgs' daily budgets (micro-USD): past its budget, an org's
+    /// requests are refused until the next UTC day, counting every replica's spend.
+    #[must_use]
+    pub fn with_budgets(mut self, budgets: impl IntoIterator<Item = (OrgId, u64)>) -> Self {
+        self.budgets = budgets.into_iter().collect();
+        self
+    }
+
+    /// Counts what a completed request of `key` (of `org`) cost, at `now` (µs), towards the
+    /// org's daily budget. Orgs without a budget are not tracked.
+    pub fn spend(&self, key: &ApiKeyId, org: &OrgId, usd: f64, now: i64) {
+        if !(self.budgets.contains_key(org) && usd.is_finite() && usd > 0.0) {
+            return;
+        }
+        let micros = (usd * 1e6).round() as u64;
+        let Ok(mut windows) = self.windows.lock() else {
+            return;
+        };
+        let local = windows.local.entry(key.clone()).or_insert_with(|| Local {
+            org: org.clone(),
+            window: Window {
+                minute: now.div_euclid(MINUTE_MICROS),
+                ..Window::default()
+            },
+            spend: DaySpend::default(),
+            dirty: false,
+        });
+        local.spend.add(now.div_euclid(DAY_MICROS), micros);
+        local.dirty = true;
     }
 
     /// Returns this replica's name, as its reports carry it.
@@ -277,7 +391,8 @@ impl RateLimiter {
         tokens: u64,
         now: i64,
     ) -> Result<(), Box<Limited>> {
-        if !limits.is_limited() {
+        let budget = self.budgets.get(org).copied();
+        if !limits.is_limited() && budget.is_none() {
             return Ok(());
         }
         let minute = now.div_euclid(MINUTE_MICROS);
@@ -285,6 +400,26 @@ impl RateLimiter {
             // A poisoned lock means a panic elsewhere; failing open keeps serving.
             return Ok(());
         };
+        if let Some(budget) = budget {
+            let spent = windows.spent(org, now.div_euclid(DAY_MICROS));
+            if spent >= budget {
+                let to_midnight = DAY_MICROS - now.rem_euclid(DAY_MICROS);
+                return Err(Box::new(Limited {
+                    key: key.clone(),
+                    kind: LimitKind::Budget,
+                    limit: budget,
+                    used: spent,
+                    requested: 0,
+                    retry_after_s: (to_midnight / 1_000_000 + 1) as u64,
+                    remaining_requests: None,
+                    remaining_tokens: None,
+                    limits,
+                }));
+            }
+            if !limits.is_limited() {
+                return Ok(());
+            }
+        }
         let (remote_requests, remote_tokens) = windows.remote(key, minute);
         let local = windows.local.entry(key.clone()).or_insert_with(|| Local {
             org: org.clone(),
@@ -292,6 +427,7 @@ impl RateLimiter {
                 minute,
                 ..Window::default()
             },
+            spend: DaySpend::default(),
             dirty: false,
         });
         let w = &mut local.window;
@@ -369,6 +505,10 @@ impl RateLimiter {
         let Ok(mut windows) = self.windows.lock() else {
             return;
         };
+        let spend = DaySpend {
+            day: report.day,
+            micros: clamp(report.spend_micro_usd),
+        };
         if report.replica == self.replica {
             windows
                 .local
@@ -376,9 +516,21 @@ impl RateLimiter {
                 .or_insert_with(|| Local {
                     org: report.envelope.org.clone(),
                     window,
+                    spend,
                     dirty: false,
                 });
             return;
+        }
+        if self.budgets.contains_key(&report.envelope.org) {
+            let latest = windows
+                .remote_spend
+                .entry(report.envelope.org.clone())
+                .or_default()
+                .entry((report.replica.clone(), report.key_id.clone()))
+                .or_default();
+            if spend.day >= latest.day {
+                *latest = spend;
+            }
         }
         let by_replica = windows.remote.entry(report.key_id.clone()).or_default();
         match by_replica.get_mut(&report.replica) {
@@ -394,6 +546,7 @@ impl RateLimiter {
     /// forgets windows that no longer weigh anything (older than the previous minute).
     pub fn drain_reports(&self, now: i64) -> Vec<UsageReport> {
         let minute = now.div_euclid(MINUTE_MICROS);
+        let day = now.div_euclid(DAY_MICROS);
         let Ok(mut windows) = self.windows.lock() else {
             return Vec::new();
         };
@@ -408,13 +561,21 @@ impl RateLimiter {
                     minute,
                     requests: local.window.requests,
                     tokens: local.window.tokens,
+                    day,
+                    spend_micro_usd: local.spend.on(day),
                 });
             }
-            local.window.requests != [0, 0] || local.window.tokens != [0, 0]
+            local.window.requests != [0, 0]
+                || local.window.tokens != [0, 0]
+                || local.spend.on(day) > 0
         });
         windows.remote.retain(|_, by_replica| {
             by_replica.retain(|_, w| w.minute >= minute - 1);
             !by_replica.is_empty()
+        });
+        windows.remote_spend.retain(|_, by_key| {
+            by_key.retain(|_, s| s.day >= day);
+            !by_key.is_empty()
         });
         reports
     }
@@ -610,6 +771,52 @@ mod tests {
         a.settle(&key(), 900, 100, T0);
         assert_eq!(gossip(&a, &b, T0 + 3), 1);
         assert!(b.admit(&key(), &org(), limits, 200, T0 + 4).is_ok());
+    }
+
+    const DOLLAR: u64 = 1_000_000;
+
+    fn budgeted(replica: &str) -> RateLimiter {
+        RateLimiter::new(replica).with_budgets([(org(), DOLLAR)])
+    }
+
+    #[test]
+    fn an_org_past_its_daily_budget_is_refused_until_the_next_utc_day() {
+        let l = budgeted("a");
+        let free = KeyLimits::default();
+        assert!(l.admit(&key(), &org(), free, 0, T0).is_ok());
+        l.spend(&key(), &org(), 0.6, T0);
+        assert!(l.admit(&key(), &org(), free, 0, T0 + 1).is_ok());
+        // Another key of the same org spends the rest.
+        l.spend(&ApiKeyId::new("key_b"), &org(), 0.4, T0 + 2);
+        let refused = l.admit(&key(), &org(), free, 0, T0 + 3).unwrap_err();
+        assert_eq!(refused.kind, LimitKind::Budget);
+        assert_eq!((refused.limit, refused.used), (DOLLAR, DOLLAR));
+        let response = (*refused).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["x-should-retry"], "false");
+        // Another org, and the next UTC day, are not refused.
+        assert!(
+            l.admit(&key(), &OrgId::new("globex"), free, 0, T0 + 4)
+                .is_ok()
+        );
+        let tomorrow = (T0 / DAY_MICROS + 1) * DAY_MICROS;
+        assert!(l.admit(&key(), &org(), free, 0, tomorrow).is_ok());
+    }
+
+    #[test]
+    fn replicas_add_each_others_spend() {
+        let (a, b) = (budgeted("a"), budgeted("b"));
+        let free = KeyLimits::default();
+        a.spend(&key(), &org(), 0.7, T0);
+        b.spend(&key(), &org(), 0.4, T0 + 1);
+        // Alone, each is under the dollar.
+        assert!(b.admit(&key(), &org(), free, 0, T0 + 2).is_ok());
+        assert_eq!(gossip(&a, &b, T0 + 3), 1);
+        assert!(b.admit(&key(), &org(), free, 0, T0 + 4).is_err());
+        // Orgs without a budget are neither tracked nor reported.
+        let unbudgeted = OrgId::new("globex");
+        a.spend(&key(), &unbudgeted, 5.0, T0 + 5);
+        assert_eq!(gossip(&a, &b, T0 + 6), 0);
     }
 
     #[test]

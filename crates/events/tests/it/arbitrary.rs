@@ -630,7 +630,7 @@ prop_compose! {
         envelope in envelope(),
         replica in text(),
         key_id in text(),
-        counts in proptest::array::uniform5(any::<i64>()),
+        counts in proptest::array::uniform7(any::<i64>()),
     ) -> KeyUsageReported {
         KeyUsageReported {
             envelope,
@@ -641,6 +641,8 @@ prop_compose! {
             tokens: counts[2],
             previous_requests: counts[3],
             previous_tokens: counts[4],
+            day: counts[5],
+            spend_micro_usd: counts[6],
         }
     }
 }

@@ -336,6 +336,8 @@ pub fn sample(kind: EventKind) -> Result<Event> {
             tokens: 18_250,
             previous_requests: 57,
             previous_tokens: 24_900,
+            day: 20_416,
+            spend_micro_usd: 1_250_000,
         }
         .into(),
     })
