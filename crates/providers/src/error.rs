@@ -23,6 +23,9 @@ pub enum ProviderErrorKind {
     InvalidResponse,
     /// The model cannot serve this request (capability mismatch).
     Unsupported,
+    /// The account's quota or credit is exhausted (OpenAI's 429 `insufficient_quota`): a retry
+    /// cannot help, another model (the fallback) may.
+    QuotaExceeded,
 }
 
 /// A failed provider call.
@@ -106,6 +109,7 @@ impl ProviderError {
             ProviderErrorKind::NotFound => "not_found",
             ProviderErrorKind::InvalidResponse => "invalid_response",
             ProviderErrorKind::Unsupported => "unsupported",
+            ProviderErrorKind::QuotaExceeded => "quota_exceeded",
         }
     }
 }

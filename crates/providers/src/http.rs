@@ -128,7 +128,22 @@ pub(crate) fn status_error(
     if err.kind == ProviderErrorKind::BadRequest && mentions_context_length(body) {
         err.kind = ProviderErrorKind::ContextLength;
     }
+    if err.kind == ProviderErrorKind::RateLimited && is_insufficient_quota(body) {
+        err.kind = ProviderErrorKind::QuotaExceeded;
+    }
     err
+}
+
+/// Returns whether an error body is OpenAI's quota refusal (`"code"` or `"type"`
+/// `insufficient_quota`), as opposed to a rate limit that waiting clears.
+pub(crate) fn is_insufficient_quota(body: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    let error = value.get("error").unwrap_or(&value);
+    ["code", "type"]
+        .iter()
+        .any(|k| error.get(*k).and_then(serde_json::Value::as_str) == Some("insufficient_quota"))
 }
 
 /// Returns the message of an OpenAI-style error body: `{"error": {"message": ..}}`,

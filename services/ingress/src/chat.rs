@@ -360,6 +360,7 @@ fn falls_back(e: &ProviderError) -> bool {
             ProviderErrorKind::Unauthorized
                 | ProviderErrorKind::NotFound
                 | ProviderErrorKind::InvalidResponse
+                | ProviderErrorKind::QuotaExceeded
         )
 }
 
@@ -488,6 +489,13 @@ pub(crate) fn provider_error(e: &ProviderError) -> ApiError {
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
             "upstream_rate_limited",
+        ),
+        // The upstream account is out of quota: a retry from the client cannot help either
+        // (`x-should-retry: false`, set for this code by `ApiError`).
+        ProviderErrorKind::QuotaExceeded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "insufficient_quota",
+            "insufficient_quota",
         ),
         ProviderErrorKind::Timeout => (
             StatusCode::GATEWAY_TIMEOUT,

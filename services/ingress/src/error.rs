@@ -58,7 +58,16 @@ impl IntoResponse for ApiError {
                 code: self.code,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.code == Some("insufficient_quota") {
+            // A quota (an org's budget, an upstream account's credit) does not come back by
+            // waiting: the SDKs honour this header and raise at once instead of retrying.
+            response.headers_mut().insert(
+                "x-should-retry",
+                axum::http::HeaderValue::from_static("false"),
+            );
+        }
+        response
     }
 }
 

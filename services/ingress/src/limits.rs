@@ -161,11 +161,11 @@ impl IntoResponse for Limited {
     }
 }
 
-/// OpenAI's quota refusal: 429 `insufficient_quota` with `x-should-retry: false`, since
-/// retrying cannot help before the next UTC day.
+/// OpenAI's quota refusal: 429 `insufficient_quota` (with `x-should-retry: false`, see
+/// [`ApiError`]), since retrying cannot help before the next UTC day.
 fn over_budget(refusal: &Limited) -> Response {
     let usd = |micros: u64| micros as f64 / 1e6;
-    let mut response = ApiError {
+    ApiError {
         status: StatusCode::TOO_MANY_REQUESTS,
         message: format!(
             "You exceeded your organization's daily budget: ${:.2} spent of ${:.2} today (UTC). Requests are refused until 00:00 UTC, in {}s; an operator can raise the org's `daily_budget_usd`.",
@@ -177,11 +177,7 @@ fn over_budget(refusal: &Limited) -> Response {
         param: None,
         code: Some("insufficient_quota"),
     }
-    .into_response();
-    response
-        .headers_mut()
-        .insert("x-should-retry", HeaderValue::from_static("false"));
-    response
+    .into_response()
 }
 
 /// Microseconds in a UTC day.

@@ -182,13 +182,16 @@ async fn sweep<S: StateStore>(
     Ok(())
 }
 
-/// Returns whether a provider failure may pass: the runtime retries the batch. Credentials and
-/// unknown models are configuration an operator fixes; until then nothing is skipped.
+/// Returns whether a provider failure may pass: the runtime retries the batch. Credentials,
+/// unknown models and an exhausted account are what an operator fixes; until then nothing is
+/// skipped.
 fn is_transient(error: &ProviderError) -> bool {
     error.is_retryable()
         || matches!(
             error.kind,
-            ProviderErrorKind::Unauthorized | ProviderErrorKind::NotFound
+            ProviderErrorKind::Unauthorized
+                | ProviderErrorKind::NotFound
+                | ProviderErrorKind::QuotaExceeded
         )
 }
 

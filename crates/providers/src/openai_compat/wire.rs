@@ -356,6 +356,7 @@ pub(crate) fn in_band_error(provider: &str, value: &Value) -> ProviderError {
         Some(status) => ProviderError::from_status(provider, status, message, None),
         None => {
             let kind = match error.get("type").and_then(Value::as_str) {
+                Some("insufficient_quota") => ProviderErrorKind::QuotaExceeded,
                 Some("rate_limit_error" | "rate_limit_exceeded" | "tokens") => {
                     ProviderErrorKind::RateLimited
                 }

@@ -21,6 +21,25 @@ fn sse_text(events: &[Value]) -> String {
 }
 
 #[tokio::test]
+async fn an_exhausted_quota_is_not_a_rate_limit_and_is_not_retried() {
+    let body = json!({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}});
+    let upstream = Upstream::always(Reply::json(429, body)).await.unwrap();
+    let p = upstream
+        .provider(ProviderKind::OpenAi, "/v1", "sk")
+        .unwrap();
+    for err in [
+        p.complete("gpt-4o", &request(json!({}))).await.unwrap_err(),
+        p.stream("gpt-4o", &request(json!({}))).await.err().unwrap(),
+    ] {
+        assert_eq!(err.kind, ProviderErrorKind::QuotaExceeded);
+        assert_eq!(err.status, Some(429));
+        assert!(!err.is_retryable());
+        assert_eq!(err.metric_label(), "quota_exceeded");
+    }
+}
+
+#[tokio::test]
 async fn rate_limits_carry_the_upstream_message_and_retry_after() {
     let body = json!({"error": {"message": "Rate limit reached for gpt-4o on tokens per min",
         "type": "tokens", "code": "rate_limit_exceeded"}});

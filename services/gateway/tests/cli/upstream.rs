@@ -13,7 +13,8 @@ use crate::{Server, http, run};
 
 /// Failures the fake upstream answers with, in order, before it answers normally:
 /// (status, Retry-After header).
-type Script = Arc<Mutex<Vec<(u16, Option<&'static str>)>>>;
+/// Scripted failures: (status, `Retry-After`, the error's `code` and `type`).
+type Script = Arc<Mutex<Vec<(u16, Option<&'static str>, Option<&'static str>)>>>;
 
 async fn fake_openai(
     seen: Arc<Mutex<Vec<(String, Value)>>>,
@@ -54,9 +55,9 @@ async fn scripted_openai(
                     return ([(axum::http::header::CONTENT_TYPE, "text/event-stream")], sse).into_response();
                 }
                 let failure = script.lock().ok().and_then(|mut s| (!s.is_empty()).then(|| s.remove(0)));
-                if let Some((status, retry_after)) = failure {
+                if let Some((status, retry_after, code)) = failure {
                     let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-                    let body = Json(json!({"error": {"message": "scripted failure", "type": "server_error", "param": null, "code": null}}));
+                    let body = Json(json!({"error": {"message": "scripted failure", "type": code.unwrap_or("server_error"), "param": null, "code": code}}));
                     let mut response = (status, body).into_response();
                     if let Some(r) = retry_after {
                         response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static(r));
@@ -203,7 +204,7 @@ async fn retries_honour_retry_after_and_give_up_with_the_right_status() -> anyho
 
     // A 429 with a short Retry-After, then success: retried, served.
     if let Ok(mut s) = script.lock() {
-        *s = vec![(429, Some("0")), (503, None)];
+        *s = vec![(429, Some("0"), None), (503, None, None)];
     }
     let (status, _, body) = tokio::task::spawn_blocking(ask).await??;
     ensure!(status == 200, "{status} {body}");
@@ -215,7 +216,7 @@ async fn retries_honour_retry_after_and_give_up_with_the_right_status() -> anyho
 
     // A Retry-After longer than max_retry_after_ms is not slept on.
     if let Ok(mut s) = script.lock() {
-        *s = vec![(429, Some("120"))];
+        *s = vec![(429, Some("120"), None)];
     }
     let started = std::time::Instant::now();
     let (status, head, body) = tokio::task::spawn_blocking(ask).await??;
@@ -239,7 +240,7 @@ async fn retries_honour_retry_after_and_give_up_with_the_right_status() -> anyho
 
     // Persistent 5xx: 1 + 2 retries, then 502 in OpenAI's shape.
     if let Ok(mut s) = script.lock() {
-        *s = vec![(500, None), (500, None), (500, None)];
+        *s = vec![(500, None, None), (500, None, None), (500, None, None)];
     }
     let (status, _, body) = tokio::task::spawn_blocking(ask).await??;
     ensure!(
@@ -247,6 +248,26 @@ async fn retries_honour_retry_after_and_give_up_with_the_right_status() -> anyho
         "{status} {body}"
     );
     ensure!(calls(&seen) == 7, "three attempts: {} calls", calls(&seen));
+
+    // An upstream account out of quota: waiting cannot help, so no retry here, and the client
+    // is told not to retry either (OpenAI's `insufficient_quota`, `x-should-retry: false`).
+    if let Ok(mut s) = script.lock() {
+        *s = vec![(429, None, Some("insufficient_quota"))];
+    }
+    let (status, head, body) = tokio::task::spawn_blocking(ask).await??;
+    ensure!(
+        status == 429 && body.contains("\"code\":\"insufficient_quota\""),
+        "{status} {body}"
+    );
+    ensure!(
+        head.to_ascii_lowercase().contains("x-should-retry: false"),
+        "a quota 429 tells the SDKs not to retry: {head}"
+    );
+    ensure!(
+        calls(&seen) == 8,
+        "one call, no retry: {} calls",
+        calls(&seen)
+    );
     drop(server);
     Ok(())
 }
