@@ -37,7 +37,7 @@ mod query;
 mod record;
 pub mod state;
 
-pub use process::{DecisionsProcessor, GROUP, INPUTS};
+pub use process::{DecisionsProcessor, GROUP, INPUTS, PENDING_TTL};
 pub use query::{
     DEFAULT_SCAN_BUDGET, DecisionFilter, DecisionQueries, MAX_LIMIT, Page, QueryError,
 };

@@ -9,6 +9,12 @@
 //! - otherwise it waits in a pending table (by decision id for responses and judge scores, by
 //!   request id for feedback), and the decision, when it arrives, takes the pending fragments
 //!   in and deletes them.
+//!
+//! A parked fragment waits at most [`PENDING_TTL`] of event time (from its first fragment) for
+//! its decision; then a sweep drops it, so feedback naming ids that never come (a typo, a
+//! client's own id) cannot grow the state forever. The order-independence holds for fragments
+//! whose decision arrives within that time, which is every decision the gateway publishes
+//! (late only by a broker outage, far shorter).
 
 use switchyard_events::{
     DecisionId, Event, FeedbackSubmitted, JudgeOutcome, JudgeScored, OrgId, RequestId,
@@ -21,9 +27,15 @@ use switchyard_store::{StateStore, Table};
 
 use crate::record::ResponseOutcome;
 use crate::state::{
-    BY_REQUEST, Outcome, PENDING_BY_DECISION, PENDING_BY_REQUEST, RECORDS, ScoreEntry,
-    StoredDecision, org_key,
+    BY_REQUEST, Outcome, PENDING_BY_DECISION, PENDING_BY_REQUEST, PENDING_EXPIRY, RECORDS, SWEEP,
+    SWEEP_KEY, ScoreEntry, StoredDecision, org_key,
 };
+
+/// How long (event time) a fragment waits in a pending table for its decision.
+pub const PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Most expired pending entries dropped per input.
+const SWEEP_LIMIT: usize = 16;
 
 /// The processor's consumer group (and checkpoint namespace).
 pub const GROUP: &str = "decisions";
@@ -56,11 +68,13 @@ impl Processor for DecisionsProcessor {
         state: &mut StagedState<'_, S>,
         _out: &mut Output,
     ) -> Result<(), ProcessError> {
+        let now = input.event_time().as_micros();
+        sweep(state, now).await?;
         match &input.event {
             Event::RouteDecided(decision) => on_decision(decision, state).await,
-            Event::ResponseCompleted(response) => on_response(response, state).await,
-            Event::FeedbackSubmitted(feedback) => on_feedback(feedback, state).await,
-            Event::JudgeScored(judged) => on_judged(judged, state).await,
+            Event::ResponseCompleted(response) => on_response(response, state, now).await,
+            Event::FeedbackSubmitted(feedback) => on_feedback(feedback, state, now).await,
+            Event::JudgeScored(judged) => on_judged(judged, state, now).await,
             // Other kinds never reach these topics; nothing to fold.
             _ => Ok(()),
         }
@@ -168,6 +182,7 @@ async fn merge_by_decision<S: StateStore>(
     org: &OrgId,
     decision: &DecisionId,
     fragment: Outcome,
+    now: i64,
 ) -> Result<(), ProcessError> {
     let key = org_key(org, decision.as_str());
     if let Some(mut stored) = state.get_json::<StoredDecision>(RECORDS, &key).await? {
@@ -178,7 +193,7 @@ async fn merge_by_decision<S: StateStore>(
         }
         return Ok(());
     }
-    park(state, PENDING_BY_DECISION, key, fragment).await
+    park(state, PENDING_BY_DECISION, key, fragment, now).await
 }
 
 /// Merges a fragment into the record of the decision of `request`, or parks it.
@@ -187,14 +202,15 @@ async fn merge_by_request<S: StateStore>(
     org: &OrgId,
     request: &RequestId,
     fragment: Outcome,
+    now: i64,
 ) -> Result<(), ProcessError> {
     let request_key = org_key(org, request.as_str());
     if let Some(decision) = state.get(BY_REQUEST, &request_key).await? {
         let decision = String::from_utf8(decision)
             .map_err(|_| ProcessError::fatal("stored decision id is not UTF-8"))?;
-        return merge_by_decision(state, org, &DecisionId::new(decision), fragment).await;
+        return merge_by_decision(state, org, &DecisionId::new(decision), fragment, now).await;
     }
-    park(state, PENDING_BY_REQUEST, request_key, fragment).await
+    park(state, PENDING_BY_REQUEST, request_key, fragment, now).await
 }
 
 async fn park<S: StateStore>(
@@ -202,11 +218,23 @@ async fn park<S: StateStore>(
     table: Table,
     key: Vec<u8>,
     fragment: Outcome,
+    now: i64,
 ) -> Result<(), ProcessError> {
-    let mut pending = state
-        .get_json::<Outcome>(table, &key)
-        .await?
-        .unwrap_or_default();
+    let parked = state.get_json::<Outcome>(table, &key).await?;
+    if parked.is_none() {
+        let ttl = i64::try_from(PENDING_TTL.as_micros()).unwrap_or(i64::MAX);
+        let expires_at = now.saturating_add(ttl);
+        state.put(
+            PENDING_EXPIRY,
+            expiry_key(expires_at, table, &key),
+            Vec::new(),
+        );
+        let mut sweep = Sweep::read(state).await?;
+        if sweep.indexed(expires_at) {
+            sweep.write(state);
+        }
+    }
+    let mut pending = parked.unwrap_or_default();
     let before = pending.clone();
     pending.merge(fragment);
     if pending != before {
@@ -218,6 +246,7 @@ async fn park<S: StateStore>(
 async fn on_response<S: StateStore>(
     response: &ResponseCompleted,
     state: &mut StagedState<'_, S>,
+    now: i64,
 ) -> Result<(), ProcessError> {
     let org = &response.envelope.org;
     require_nonempty("org", org.as_str())?;
@@ -236,12 +265,13 @@ async fn on_response<S: StateStore>(
             ..Outcome::default()
         }
     };
-    merge_by_decision(state, org, &response.decision_id, fragment).await
+    merge_by_decision(state, org, &response.decision_id, fragment, now).await
 }
 
 async fn on_feedback<S: StateStore>(
     feedback: &FeedbackSubmitted,
     state: &mut StagedState<'_, S>,
+    now: i64,
 ) -> Result<(), ProcessError> {
     // Session feedback is about many requests; session-NPS propagation turns it into
     // per-request feedback (`derived_from` set), which arrives here as request feedback.
@@ -261,12 +291,13 @@ async fn on_feedback<S: StateStore>(
             event_id: feedback.envelope.event_id,
         },
     );
-    merge_by_request(state, org, request_id, fragment).await
+    merge_by_request(state, org, request_id, fragment, now).await
 }
 
 async fn on_judged<S: StateStore>(
     judged: &JudgeScored,
     state: &mut StagedState<'_, S>,
+    now: i64,
 ) -> Result<(), ProcessError> {
     let org = &judged.envelope.org;
     require_nonempty("org", org.as_str())?;
@@ -290,5 +321,117 @@ async fn on_judged<S: StateStore>(
                 .insert(judged.judgement_id.as_str().to_owned());
         }
     }
-    merge_by_decision(state, org, &judged.decision_id, fragment).await
+    merge_by_decision(state, org, &judged.decision_id, fragment, now).await
+}
+
+/// Returns the [`PENDING_EXPIRY`] key of a parked fragment: `[expires_at][table tag][key]`,
+/// the time sortable (sign bit flipped, big-endian), so a scan lists the earliest first.
+fn expiry_key(expires_at: i64, table: Table, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + key.len());
+    out.extend_from_slice(&((expires_at as u64) ^ (1 << 63)).to_be_bytes());
+    out.push(u8::from(table == PENDING_BY_REQUEST));
+    out.extend_from_slice(key);
+    out
+}
+
+/// Splits a [`PENDING_EXPIRY`] key into its time, pending table and pending key.
+fn parse_expiry_key(key: &[u8]) -> Option<(i64, Table, &[u8])> {
+    let (time, rest) = key.split_first_chunk::<8>()?;
+    let (tag, rest) = rest.split_first()?;
+    let table = match tag {
+        0 => PENDING_BY_DECISION,
+        1 => PENDING_BY_REQUEST,
+        _ => return None,
+    };
+    Some(((u64::from_be_bytes(*time) ^ (1 << 63)) as i64, table, rest))
+}
+
+/// Where the [`PENDING_EXPIRY`] sweep stands (its [`SWEEP`] entry): every index entry is at
+/// or after `cursor` and at or after `next_due`. Both are lower bounds, lowered when an entry
+/// is indexed earlier, so they only ever cause extra reading, never a missed entry; and the
+/// sweep starts at the cursor, so the entries it deleted before (tombstones until a
+/// compaction) are not stepped over again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sweep {
+    cursor: i64,
+    next_due: i64,
+}
+
+impl Sweep {
+    async fn read<S: StateStore>(state: &StagedState<'_, S>) -> Result<Self, ProcessError> {
+        let bytes = state.get(SWEEP, SWEEP_KEY).await?;
+        let parsed = bytes.as_deref().and_then(|bytes| {
+            let (cursor, rest) = bytes.split_first_chunk::<8>()?;
+            let next_due = <[u8; 8]>::try_from(rest).ok()?;
+            Some(Sweep {
+                cursor: i64::from_be_bytes(*cursor),
+                next_due: i64::from_be_bytes(next_due),
+            })
+        });
+        Ok(parsed.unwrap_or(Sweep {
+            cursor: i64::MIN,
+            next_due: i64::MAX,
+        }))
+    }
+
+    /// Accounts for an entry indexed at `at`; returns whether the bounds moved.
+    fn indexed(&mut self, at: i64) -> bool {
+        let before = *self;
+        self.cursor = self.cursor.min(at);
+        self.next_due = self.next_due.min(at);
+        *self != before
+    }
+
+    fn write<S: StateStore>(&self, state: &mut StagedState<'_, S>) {
+        let mut value = self.cursor.to_be_bytes().to_vec();
+        value.extend_from_slice(&self.next_due.to_be_bytes());
+        state.put(SWEEP, SWEEP_KEY.to_vec(), value);
+    }
+}
+
+/// Drops the parked fragments whose wait has run out at event time `now` (at most
+/// [`SWEEP_LIMIT`] per input). Nothing is read while nothing is due.
+async fn sweep<S: StateStore>(
+    state: &mut StagedState<'_, S>,
+    now: i64,
+) -> Result<(), ProcessError> {
+    let before = Sweep::read(state).await?;
+    if before.next_due > now {
+        return Ok(());
+    }
+    let mut sweep = before;
+    // Strictly after `cursor - 1`: every entry at the cursor's time or later.
+    let after = (sweep.cursor > i64::MIN).then(|| {
+        (((sweep.cursor - 1) as u64) ^ (1 << 63))
+            .to_be_bytes()
+            .to_vec()
+    });
+    let due = state
+        .scan_prefix(PENDING_EXPIRY, b"", after.as_deref(), SWEEP_LIMIT)
+        .await?;
+    // Nothing left when the page is not full; due again at once when it is.
+    sweep.next_due = if due.len() < SWEEP_LIMIT {
+        i64::MAX
+    } else {
+        now
+    };
+    for (key, _) in due {
+        let Some((at, table, pending)) = parse_expiry_key(&key) else {
+            state.delete(PENDING_EXPIRY, key);
+            continue;
+        };
+        if at > now {
+            sweep.next_due = at;
+            break;
+        }
+        sweep.cursor = sweep.cursor.max(at);
+        // A decision never parks again once recorded, so a due entry's row is the one it
+        // indexed (or already taken by its decision).
+        state.delete(table, pending.to_vec());
+        state.delete(PENDING_EXPIRY, key);
+    }
+    if sweep != before {
+        sweep.write(state);
+    }
+    Ok(())
 }

@@ -16,6 +16,8 @@
 //! | [`BY_SESSION`] | `org, session, newest_first(decided_at), decision_id` | index facts |
 //! | [`PENDING_BY_DECISION`] | `org, decision_id` | outcome (JSON): a response or judge scores that arrived before their decision |
 //! | [`PENDING_BY_REQUEST`] | `org, request_id` | outcome (JSON): feedback that arrived before its decision |
+//! | [`PENDING_EXPIRY`] | `expires_at (sortable), table tag, pending key` | empty: when a parked fragment is dropped ([`crate::process`]'s `PENDING_TTL`) |
+//! | [`SWEEP`] | [`SWEEP_KEY`] | how far [`PENDING_EXPIRY`] has been swept (cursor, next due; i64 BE each) |
 //!
 //! An outcome holds the response (if any), the shadow mirror's response (if any), the scores
 //! keyed `feedback:<feedback id>` / `judge:<judgement id>`, and the ids of failed judge runs;
@@ -50,6 +52,14 @@ pub const BY_SESSION: Table = Table::new("decisions.by_session");
 pub const PENDING_BY_DECISION: Table = Table::new("decisions.pending_by_decision");
 /// Feedback waiting for its decision, by request id.
 pub const PENDING_BY_REQUEST: Table = Table::new("decisions.pending_by_request");
+
+/// When each parked fragment is dropped (bookkeeping, not part of [`TABLES`]: which fragment
+/// parked first, and so the time, depends on the order the topics are read in).
+pub const PENDING_EXPIRY: Table = Table::new("decisions.pending_expiry");
+/// The sweep of [`PENDING_EXPIRY`] (bookkeeping, not part of [`TABLES`]).
+pub const SWEEP: Table = Table::new("decisions.sweep");
+/// The one key of [`SWEEP`].
+pub const SWEEP_KEY: &[u8] = b"sweep";
 
 /// Every table of the read model.
 pub const TABLES: [Table; 7] = [

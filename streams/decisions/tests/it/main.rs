@@ -3,6 +3,7 @@
 
 mod support;
 
+mod expiry;
 mod interleavings;
 mod queries;
 mod runtime;
