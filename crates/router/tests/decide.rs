@@ -875,3 +875,54 @@ fn a_batch_signed_in_steps_is_the_batch_signed_at_once() {
     // An empty batch signs nothing and is no error.
     signer.batch().finish().expect("an empty batch");
 }
+
+/// Exploration: first looks go first (least sampled); past them, Thompson sampling explores
+/// the cheapest candidate a posterior draw would route to, not merely the least sampled one.
+#[test]
+fn exploration_prefers_first_looks_then_the_cheapest_plausible_candidate() {
+    let world = World::new();
+    let mut p = policy();
+    p.explore_fraction = 1.0;
+    p.explore_until_samples = 1000;
+    // Nothing is confident enough to serve: the baseline serves and every request explores.
+    p.constraints.min_confidence = Some(0.999);
+    let explored = |stats: &RouteStats| {
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for i in 0..300 {
+            let req = Request {
+                seed: Request::seed_of(&format!("req-{i}")),
+                ..request(needs())
+            };
+            let out = run(&world, &p, Some(stats), None, &req);
+            assert_eq!(out.served, "p/base");
+            assert!(out.mirror);
+            *counts.entry(out.shadow.expect("a mirror")).or_default() += 1;
+            // Deterministic: the same request explores the same model.
+            assert_eq!(run(&world, &p, Some(stats), None, &req).shadow, {
+                let again = run(&world, &p, Some(stats), None, &req);
+                again.shadow
+            });
+        }
+        counts
+    };
+    // p/cheap is well evidenced near the baseline, p/mid has fewer samples (the old rule,
+    // least sampled first, explored it every time), p/notools is far below the bar.
+    let evidenced = stats(&[
+        ("p/base", judged(0.85, 500)),
+        ("p/cheap", judged(0.84, 200)),
+        ("p/mid", judged(0.86, 40)),
+        ("p/notools", judged(0.3, 200)),
+    ]);
+    let counts = explored(&evidenced);
+    assert!(counts.get("p/cheap").copied().unwrap_or(0) > 250, "{counts:?}");
+    assert_eq!(counts.get("p/notools"), None, "{counts:?}");
+    // A candidate without a first look yet goes first, whatever the others' draws.
+    let first_look = stats(&[
+        ("p/base", judged(0.85, 500)),
+        ("p/cheap", judged(0.84, 200)),
+        ("p/mid", judged(0.86, 3)),
+        ("p/notools", judged(0.3, 200)),
+    ]);
+    let counts = explored(&first_look);
+    assert_eq!(counts.get("p/mid"), Some(&300), "{counts:?}");
+}
