@@ -77,6 +77,7 @@ pub struct RawGateway {
     pub publish_queue_capacity: u64,
     pub publish_batch_max: u64,
     pub publish_append_timeout_ms: u64,
+    pub publish_linger_ms: u64,
     pub usage_report_interval_ms: u64,
     pub retries: u64,
     pub retry_backoff_ms: u64,

@@ -86,6 +86,9 @@ pub struct GatewayConfig {
     /// How long the publisher waits for an append before it spills the batch (a broker
     /// outage must not hold events in memory).
     pub publish_append_timeout: Duration,
+    /// How long the publisher waits for more events once a batch has started (0: never), so
+    /// that a light load still batches: one signature, one append and one fsync per batch.
+    pub publish_linger: Duration,
     /// How often each replica publishes its per-key usage (cross-replica rate limits).
     pub usage_report_interval: Duration,
     /// Retries of one model on 429, 5xx, timeouts and connection failures.
@@ -330,6 +333,11 @@ impl RawConfig {
                     "gateway.publish_append_timeout_ms",
                     self.gateway.publish_append_timeout_ms,
                     100..=600_000,
+                )?),
+                publish_linger: Duration::from_millis(in_range(
+                    "gateway.publish_linger_ms",
+                    self.gateway.publish_linger_ms,
+                    0..=1000,
                 )?),
                 usage_report_interval: Duration::from_millis(in_range(
                     "gateway.usage_report_interval_ms",

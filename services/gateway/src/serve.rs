@@ -162,6 +162,7 @@ pub async fn run(
         let (publish_log, publish_metrics) = (log.clone(), metrics.clone());
         let batch_max = config.gateway.publish_batch_max;
         let append_timeout = config.gateway.publish_append_timeout;
+        let linger = config.gateway.publish_linger;
         let stop = publisher_stop.clone();
         supervisor.spawn("publisher", async move {
             switchyard_ingress::publish::run(
@@ -170,6 +171,7 @@ pub async fn run(
                 publish_log,
                 batch_max,
                 append_timeout,
+                linger,
                 publish_metrics,
                 stop,
             )

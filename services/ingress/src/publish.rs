@@ -321,13 +321,17 @@ impl LogHealth {
 
 /// Drains the queue into the log until `shutdown`, then drains what is left; re-sends the spill
 /// whenever the queue is idle and the log acknowledges appends. An append that fails or is not
-/// acknowledged within `append_timeout` spills its batch.
+/// acknowledged within `append_timeout` spills its batch. Once a batch has its first events, the
+/// publisher waits up to `linger` for more (up to `batch_max`), so that a light load still
+/// batches: the request path never waits for this, only the events do.
+#[expect(clippy::too_many_arguments, reason = "the publisher's settings, named")]
 pub async fn run<L: EventLog>(
     publisher: Publisher,
     mut rx: mpsc::Receiver<Event>,
     log: L,
     batch_max: usize,
     append_timeout: Duration,
+    linger: Duration,
     metrics: switchyard_runtime::Metrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -361,6 +365,21 @@ pub async fn run<L: EventLog>(
             }
             report(&publisher);
             return Ok(());
+        }
+        if !linger.is_zero() && !buf.is_empty() && buf.len() < batch_max {
+            let until = tokio::time::Instant::now() + linger;
+            while buf.len() < batch_max {
+                let room = batch_max - buf.len();
+                tokio::select! {
+                    n = rx.recv_many(&mut buf, room) => {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(until) => break,
+                    () = shutdown.cancelled() => break,
+                }
+            }
         }
         if !buf.is_empty() {
             // The buffer is reused: growing a fresh one event by event per batch cost more
