@@ -104,9 +104,7 @@ pub(crate) fn validate(
         }
         let daily_budget_micro_usd = match raw.daily_budget_usd {
             None => None,
-            Some(usd) if (0.0..=1e9).contains(&usd) => {
-                Some((usd * 1e6).round() as u64)
-            }
+            Some(usd) if (0.0..=1e9).contains(&usd) => Some((usd * 1e6).round() as u64),
             Some(usd) => {
                 return Err(ConfigError::invalid(
                     &format!("orgs.{name}.daily_budget_usd"),

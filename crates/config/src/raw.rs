@@ -68,6 +68,7 @@ pub struct RawAuth {
 #[serde(deny_unknown_fields)]
 pub struct RawFeedback {
     pub nps_window_hours: u64,
+    pub session_retention_hours: u64,
 }
 
 /// `[gateway]`.

@@ -768,6 +768,10 @@ fn sink_writes_under_the_data_dir_by_default_and_to_s3_when_configured() {
 fn the_session_nps_window_is_configurable_in_hours() {
     let config = load(&no_files(), EnvVars::none()).unwrap();
     assert_eq!(config.feedback.nps_window, Duration::from_secs(24 * 3600));
+    assert_eq!(
+        config.feedback.session_retention,
+        Duration::from_secs(7 * 24 * 3600)
+    );
     let config = load(
         &no_files(),
         EnvVars::from_vars([("SWITCHYARD__FEEDBACK__NPS_WINDOW_HOURS", "2")]),

@@ -64,6 +64,9 @@ pub struct FeedbackConfig {
     /// How long after a session's NPS rating (event time) a decision of that session still
     /// receives it; decisions taken before the rating always do.
     pub nps_window: Duration,
+    /// How long a decision stays in its session's index for a rating to reach it (and a rating
+    /// past its window); then session-NPS propagation forgets it.
+    pub session_retention: Duration,
 }
 
 /// `[auth]`: who may call the API.
@@ -368,6 +371,13 @@ impl RawConfig {
                         "feedback.nps_window_hours",
                         self.feedback.nps_window_hours,
                         0..=24 * 365,
+                    )? * 3600,
+                ),
+                session_retention: Duration::from_secs(
+                    in_range(
+                        "feedback.session_retention_hours",
+                        self.feedback.session_retention_hours,
+                        1..=24 * 3650,
                     )? * 3600,
                 ),
             },

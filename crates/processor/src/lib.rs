@@ -95,6 +95,7 @@
 
 pub mod dead_letter;
 mod error;
+pub mod expiry;
 mod inline;
 mod io;
 mod runtime;

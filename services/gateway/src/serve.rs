@@ -285,6 +285,7 @@ pub async fn run(
             "stream:session-nps",
             switchyard_session_nps::processor(switchyard_session_nps::SessionNpsConfig {
                 window: config.feedback.nps_window,
+                retention: config.feedback.session_retention,
             }),
             deps(),
             &shutdown,

@@ -23,6 +23,7 @@ pub async fn run(config: &Config, args: &SimArgs) -> anyhow::Result<()> {
     let processors = switchyard_sim::Loop {
         session_nps: switchyard_session_nps::processor(switchyard_session_nps::SessionNpsConfig {
             window: config.feedback.nps_window,
+            retention: config.feedback.session_retention,
         }),
         projector: switchyard_projector::processor(projector)
             .map_err(|e| anyhow::anyhow!("the projector: {e}"))?,

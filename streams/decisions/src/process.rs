@@ -20,6 +20,7 @@ use switchyard_events::{
     DecisionId, Event, FeedbackSubmitted, JudgeOutcome, JudgeScored, OrgId, RequestId,
     ResponseCompleted, RouteDecided, Target,
 };
+use switchyard_processor::expiry::Expiry;
 use switchyard_processor::{
     Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
 };
@@ -223,16 +224,9 @@ async fn park<S: StateStore>(
     let parked = state.get_json::<Outcome>(table, &key).await?;
     if parked.is_none() {
         let ttl = i64::try_from(PENDING_TTL.as_micros()).unwrap_or(i64::MAX);
-        let expires_at = now.saturating_add(ttl);
-        state.put(
-            PENDING_EXPIRY,
-            expiry_key(expires_at, table, &key),
-            Vec::new(),
-        );
-        let mut sweep = Sweep::read(state).await?;
-        if sweep.indexed(expires_at) {
-            sweep.write(state);
-        }
+        EXPIRY
+            .schedule(state, now.saturating_add(ttl), &expiry_item(table, &key))
+            .await?;
     }
     let mut pending = parked.unwrap_or_default();
     let before = pending.clone();
@@ -324,69 +318,15 @@ async fn on_judged<S: StateStore>(
     merge_by_decision(state, org, &judged.decision_id, fragment, now).await
 }
 
-/// Returns the [`PENDING_EXPIRY`] key of a parked fragment: `[expires_at][table tag][key]`,
-/// the time sortable (sign bit flipped, big-endian), so a scan lists the earliest first.
-fn expiry_key(expires_at: i64, table: Table, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(9 + key.len());
-    out.extend_from_slice(&((expires_at as u64) ^ (1 << 63)).to_be_bytes());
+/// When parked fragments are dropped: items `[table tag][pending key]`.
+const EXPIRY: Expiry = Expiry::new(PENDING_EXPIRY, SWEEP, SWEEP_KEY);
+
+/// Returns the expiry item of a parked fragment: `[table tag][key]`.
+fn expiry_item(table: Table, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + key.len());
     out.push(u8::from(table == PENDING_BY_REQUEST));
     out.extend_from_slice(key);
     out
-}
-
-/// Splits a [`PENDING_EXPIRY`] key into its time, pending table and pending key.
-fn parse_expiry_key(key: &[u8]) -> Option<(i64, Table, &[u8])> {
-    let (time, rest) = key.split_first_chunk::<8>()?;
-    let (tag, rest) = rest.split_first()?;
-    let table = match tag {
-        0 => PENDING_BY_DECISION,
-        1 => PENDING_BY_REQUEST,
-        _ => return None,
-    };
-    Some(((u64::from_be_bytes(*time) ^ (1 << 63)) as i64, table, rest))
-}
-
-/// Where the [`PENDING_EXPIRY`] sweep stands (its [`SWEEP`] entry): every index entry is at
-/// or after `cursor` and at or after `next_due`. Both are lower bounds, lowered when an entry
-/// is indexed earlier, so they only ever cause extra reading, never a missed entry; and the
-/// sweep starts at the cursor, so the entries it deleted before (tombstones until a
-/// compaction) are not stepped over again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sweep {
-    cursor: i64,
-    next_due: i64,
-}
-
-impl Sweep {
-    async fn read<S: StateStore>(state: &StagedState<'_, S>) -> Result<Self, ProcessError> {
-        let bytes = state.get(SWEEP, SWEEP_KEY).await?;
-        let parsed = bytes.as_deref().and_then(|bytes| {
-            let (cursor, rest) = bytes.split_first_chunk::<8>()?;
-            let next_due = <[u8; 8]>::try_from(rest).ok()?;
-            Some(Sweep {
-                cursor: i64::from_be_bytes(*cursor),
-                next_due: i64::from_be_bytes(next_due),
-            })
-        });
-        Ok(parsed.unwrap_or(Sweep {
-            cursor: i64::MIN,
-            next_due: i64::MAX,
-        }))
-    }
-
-    /// Accounts for an entry indexed at `at`; returns whether the bounds moved.
-    fn indexed(&mut self, at: i64) -> bool {
-        let before = *self;
-        self.cursor = self.cursor.min(at);
-        self.next_due = self.next_due.min(at);
-        *self != before
-    }
-
-    fn write<S: StateStore>(&self, state: &mut StagedState<'_, S>) {
-        let mut value = self.cursor.to_be_bytes().to_vec();
-        value.extend_from_slice(&self.next_due.to_be_bytes());
-        state.put(SWEEP, SWEEP_KEY.to_vec(), value);
-    }
 }
 
 /// Drops the parked fragments whose wait has run out at event time `now` (at most
@@ -395,43 +335,15 @@ async fn sweep<S: StateStore>(
     state: &mut StagedState<'_, S>,
     now: i64,
 ) -> Result<(), ProcessError> {
-    let before = Sweep::read(state).await?;
-    if before.next_due > now {
-        return Ok(());
-    }
-    let mut sweep = before;
-    // Strictly after `cursor - 1`: every entry at the cursor's time or later.
-    let after = (sweep.cursor > i64::MIN).then(|| {
-        (((sweep.cursor - 1) as u64) ^ (1 << 63))
-            .to_be_bytes()
-            .to_vec()
-    });
-    let due = state
-        .scan_prefix(PENDING_EXPIRY, b"", after.as_deref(), SWEEP_LIMIT)
-        .await?;
-    // Nothing left when the page is not full; due again at once when it is.
-    sweep.next_due = if due.len() < SWEEP_LIMIT {
-        i64::MAX
-    } else {
-        now
-    };
-    for (key, _) in due {
-        let Some((at, table, pending)) = parse_expiry_key(&key) else {
-            state.delete(PENDING_EXPIRY, key);
-            continue;
+    for (_, item) in EXPIRY.due(state, now, SWEEP_LIMIT).await? {
+        let table = match item.first() {
+            Some(0) => PENDING_BY_DECISION,
+            Some(1) => PENDING_BY_REQUEST,
+            _ => continue,
         };
-        if at > now {
-            sweep.next_due = at;
-            break;
-        }
-        sweep.cursor = sweep.cursor.max(at);
-        // A decision never parks again once recorded, so a due entry's row is the one it
-        // indexed (or already taken by its decision).
-        state.delete(table, pending.to_vec());
-        state.delete(PENDING_EXPIRY, key);
-    }
-    if sweep != before {
-        sweep.write(state);
+        // A decision never parks again once recorded, so a due item's row is the one it
+        // scheduled (or already taken in by its decision).
+        state.delete(table, item.get(1..).unwrap_or_default().to_vec());
     }
     Ok(())
 }

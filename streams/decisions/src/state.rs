@@ -16,7 +16,7 @@
 //! | [`BY_SESSION`] | `org, session, newest_first(decided_at), decision_id` | index facts |
 //! | [`PENDING_BY_DECISION`] | `org, decision_id` | outcome (JSON): a response or judge scores that arrived before their decision |
 //! | [`PENDING_BY_REQUEST`] | `org, request_id` | outcome (JSON): feedback that arrived before its decision |
-//! | [`PENDING_EXPIRY`] | `expires_at (sortable), table tag, pending key` | empty: when a parked fragment is dropped ([`crate::process`]'s `PENDING_TTL`) |
+//! | [`PENDING_EXPIRY`] | `expires_at (sortable), table tag, pending key` | empty: when a parked fragment is dropped (`PENDING_TTL`; `switchyard_processor::expiry`) |
 //! | [`SWEEP`] | [`SWEEP_KEY`] | how far [`PENDING_EXPIRY`] has been swept (cursor, next due; i64 BE each) |
 //!
 //! An outcome holds the response (if any), the shadow mirror's response (if any), the scores

@@ -13,12 +13,22 @@ use switchyard_events::{
     DecisionId, Envelope, Event, FeedbackId, FeedbackSource, FeedbackSubmitted, OrgId,
     PartitionKey, RouteDecided, SessionId, Target, Timestamp,
 };
+use switchyard_processor::expiry::Expiry;
 use switchyard_processor::{
     Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
 };
 use switchyard_store::{StateStore, Table};
 
-use crate::state::{DECISIONS, IndexedDecision, RATINGS, StoredRating, decision_key, session_key};
+use crate::state::{
+    DECISIONS, EXPIRY_INDEX, IndexedDecision, RATINGS, SWEEP, StoredRating, decision_key,
+    session_key,
+};
+
+/// When index entries are forgotten: items `[0][decision key]` and `[1][session key]`.
+const EXPIRY: Expiry = Expiry::new(EXPIRY_INDEX, SWEEP, b"sweep");
+
+/// Most expired entries dropped per input.
+const SWEEP_LIMIT: usize = 16;
 
 /// The processor's consumer group (and checkpoint namespace).
 pub const GROUP: &str = "session-nps";
@@ -38,17 +48,24 @@ pub struct SessionNpsConfig {
     /// How long after a rating (in event time) a decision of the session still receives it.
     /// Decisions taken before the rating always do.
     pub window: Duration,
+    /// How long (event time) a decision stays in its session's index for a rating to reach
+    /// it, and a rating stays past its window; then both are forgotten, so the index does not
+    /// grow forever.
+    pub retention: Duration,
 }
 
 impl SessionNpsConfig {
     /// The default window: 24 hours.
     pub const DEFAULT_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+    /// The default retention: 7 days.
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 }
 
 impl Default for SessionNpsConfig {
     fn default() -> Self {
         Self {
             window: Self::DEFAULT_WINDOW,
+            retention: Self::DEFAULT_RETENTION,
         }
     }
 }
@@ -59,6 +76,8 @@ impl Default for SessionNpsConfig {
 pub struct SessionNpsProcessor {
     /// The window in microseconds of event time.
     window_micros: i64,
+    /// The retention in microseconds of event time.
+    retention_micros: i64,
 }
 
 impl SessionNpsProcessor {
@@ -66,7 +85,56 @@ impl SessionNpsProcessor {
     pub fn new(config: SessionNpsConfig) -> Self {
         Self {
             window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
+            retention_micros: i64::try_from(config.retention.as_micros()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// When an indexed decision is forgotten.
+    fn decision_expires(&self, decision: &IndexedDecision) -> i64 {
+        decision
+            .decided_at
+            .as_micros()
+            .saturating_add(self.retention_micros)
+    }
+
+    /// When a rating is forgotten: the retention after its window closes.
+    fn rating_expires(&self, rating: &StoredRating) -> i64 {
+        rating
+            .rated_at
+            .as_micros()
+            .saturating_add(self.window_micros)
+            .saturating_add(self.retention_micros)
+    }
+
+    /// Forgets the entries due at event time `now`: each is dropped only if it is still the
+    /// entry that was scheduled (a newer version of a decision, or a newer rating, scheduled
+    /// its own time).
+    async fn sweep<S: StateStore>(
+        &self,
+        state: &mut StagedState<'_, S>,
+        now: i64,
+    ) -> Result<(), ProcessError> {
+        for (at, item) in EXPIRY.due(state, now, SWEEP_LIMIT).await? {
+            let key = item.get(1..).unwrap_or_default();
+            match item.first() {
+                Some(0) => {
+                    if let Some(d) = state.get_json::<IndexedDecision>(DECISIONS, key).await?
+                        && self.decision_expires(&d) == at
+                    {
+                        state.delete(DECISIONS, key.to_vec());
+                    }
+                }
+                Some(1) => {
+                    if let Some(r) = state.get_json::<StoredRating>(RATINGS, key).await?
+                        && self.rating_expires(&r) == at
+                    {
+                        state.delete(RATINGS, key.to_vec());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Returns whether `rating` applies to a decision taken at `decided_at`: the decision is
@@ -101,6 +169,7 @@ impl Processor for SessionNpsProcessor {
         state: &mut StagedState<'_, S>,
         out: &mut Output,
     ) -> Result<(), ProcessError> {
+        self.sweep(state, input.event_time().as_micros()).await?;
         match &input.event {
             Event::RouteDecided(decision) => self.on_decision(input, decision, state, out).await,
             Event::FeedbackSubmitted(feedback) => {
@@ -230,6 +299,11 @@ impl SessionNpsProcessor {
             // A redelivery (or the older of two events with one decision id): already done.
             return Ok(());
         }
+        let mut item = vec![0];
+        item.extend_from_slice(&key);
+        EXPIRY
+            .schedule(state, self.decision_expires(&indexed), &item)
+            .await?;
         state.put_json(DECISIONS, key, &indexed)?;
 
         let rating = state
@@ -286,6 +360,11 @@ impl SessionNpsProcessor {
             return Ok(());
         }
         state.put_json(RATINGS, prefix.clone(), &rating)?;
+        let mut item = vec![1];
+        item.extend_from_slice(&prefix);
+        EXPIRY
+            .schedule(state, self.rating_expires(&rating), &item)
+            .await?;
 
         // Every indexed decision of the session the rating covers, in key order.
         let mut after: Option<Vec<u8>> = None;
@@ -333,6 +412,7 @@ mod tests {
     fn the_window_is_inclusive_and_covers_everything_before() {
         let processor = SessionNpsProcessor::new(SessionNpsConfig {
             window: Duration::from_secs(10),
+            ..SessionNpsConfig::default()
         });
         let rating = rating_at(1_000_000_000);
         assert!(processor.covers(&rating, Timestamp::from_micros(i64::MIN)));
@@ -342,6 +422,7 @@ mod tests {
         // No overflow at the end of time, nor with a huge window.
         let huge = SessionNpsProcessor::new(SessionNpsConfig {
             window: Duration::MAX,
+            ..SessionNpsConfig::default()
         });
         assert!(huge.covers(&rating_at(i64::MAX), Timestamp::from_micros(i64::MAX)));
     }

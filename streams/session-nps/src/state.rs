@@ -8,6 +8,11 @@
 //! | --- | --- | --- |
 //! | [`DECISIONS`] | `org, session, decision_id` | [`IndexedDecision`] (JSON) |
 //! | [`RATINGS`] | `org, session` | [`StoredRating`] (JSON): the session's current rating |
+//! | [`EXPIRY_INDEX`] | `due (sortable), 0 + decision key or 1 + session key` | empty: when an entry is forgotten (`switchyard_processor::expiry`) |
+//! | [`SWEEP`] | `sweep` | how far [`EXPIRY_INDEX`] has been swept |
+//!
+//! A decision is forgotten `retention` after it was taken, a rating `retention` after its
+//! window closed (both event time). The expiry tables are bookkeeping, not in [`TABLES`].
 
 use serde::{Deserialize, Serialize};
 use switchyard_events::{
@@ -20,6 +25,11 @@ use switchyard_store::Table;
 pub const DECISIONS: Table = Table::new("session_nps.decisions");
 /// The current rating of each rated session.
 pub const RATINGS: Table = Table::new("session_nps.ratings");
+
+/// When entries of [`DECISIONS`] and [`RATINGS`] are forgotten.
+pub const EXPIRY_INDEX: Table = Table::new("session_nps.expiry");
+/// The sweep position of [`EXPIRY_INDEX`].
+pub const SWEEP: Table = Table::new("session_nps.sweep");
 
 /// Every table of the processor.
 pub const TABLES: [Table; 2] = [DECISIONS, RATINGS];

@@ -81,6 +81,7 @@ async fn the_window_is_configurable_and_measured_in_event_time() -> Result<()> {
     let store = EmbeddedStore::temporary()?;
     let config = SessionNpsConfig {
         window: Duration::from_secs(60),
+        ..SessionNpsConfig::default()
     };
     // The late decision is *processed* long before the rating but *taken* after its window.
     let events: Vec<Event> = vec![
@@ -200,5 +201,51 @@ async fn events_keyed_outside_their_session_are_poison() -> Result<()> {
             "{result:?}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn decisions_and_ratings_are_forgotten_after_the_retention() -> Result<()> {
+    use switchyard_session_nps::state::{DECISIONS, RATINGS};
+    use switchyard_store::StateStore;
+
+    let store = EmbeddedStore::temporary()?;
+    let config = SessionNpsConfig {
+        retention: Duration::from_secs(48 * 3600),
+        ..SessionNpsConfig::default()
+    };
+    let events: Vec<Event> = vec![
+        decision("acme", "old", Some("s1"), T0).into(),
+        decision("acme", "recent", Some("s1"), T0 + 47 * HOUR).into(),
+        // Any input past the old decision's retention drives the sweep.
+        decision("acme", "other", Some("s2"), T0 + 48 * HOUR + 1).into(),
+        rating("acme", "s1", "r1", 9, T0 + 48 * HOUR + 2).into(),
+    ];
+    let emitted = fold(&store, config, &events, &[1]).await?;
+    ensure!(
+        requests(&emitted) == ["req-recent"],
+        "the forgotten decision gets no rating: {:?}",
+        requests(&emitted)
+    );
+    // The rating is forgotten the retention after its 24 h window closes.
+    let later: Vec<Event> = vec![
+        decision(
+            "acme",
+            "much-later",
+            Some("s3"),
+            T0 + (48 + 24 + 48) * HOUR + 3,
+        )
+        .into(),
+    ];
+    fold(&store, config, &later, &[1]).await?;
+    ensure!(
+        store.scan_prefix(RATINGS, b"", None, 10).await?.is_empty(),
+        "the rating was forgotten"
+    );
+    let left = store.scan_prefix(DECISIONS, b"", None, 10).await?.len();
+    ensure!(
+        left == 1,
+        "only the newest decision is still indexed: {left}"
+    );
     Ok(())
 }
