@@ -92,8 +92,9 @@
 //! # State
 //!
 //! See [`state`]. The index keeps every sessioned decision and the current rating of every
-//! rated session; nothing expires yet (a retention sweep aligned with the log's retention is
-//! future work: a decision older than the log's retention cannot be replayed anyway).
+//! rated session for `retention` of event time (`feedback.session_retention_hours`, 7 days): a
+//! decision that long after it was taken, a rating that long after its window closed; then a
+//! sweep (`switchyard_processor::expiry`) forgets them.
 
 mod process;
 pub mod state;
