@@ -140,3 +140,76 @@ impl Expiry {
         Ok(items)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use switchyard_store::EmbeddedStore;
+
+    use super::*;
+
+    const INDEX: Table = Table::new("test.expiry");
+    const CURSORS: Table = Table::new("test.sweep");
+    const EXPIRY: Expiry = Expiry::new(INDEX, CURSORS, b"sweep");
+
+    /// Runs `f` on a staged state of `store` and applies it, as one batch.
+    async fn batch<T>(
+        store: &EmbeddedStore,
+        f: impl AsyncFnOnce(&mut StagedState<'_, EmbeddedStore>) -> Result<T, ProcessError>,
+    ) -> anyhow::Result<T> {
+        let mut state = StagedState::new(store);
+        let out = f(&mut state).await?;
+        state.commit_record();
+        store.apply(state.into_write_batch()).await?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn items_come_due_in_time_order_and_once() -> anyhow::Result<()> {
+        let store = EmbeddedStore::temporary()?;
+        batch(&store, async |s| {
+            for (at, item) in [(30, "c"), (10, "a"), (20, "b"), (-5, "neg")] {
+                EXPIRY.schedule(s, at, item.as_bytes()).await?;
+            }
+            Ok(())
+        })
+        .await?;
+        let due = batch(&store, async |s| EXPIRY.due(s, 20, 10).await).await?;
+        let names: Vec<(i64, &str)> = due
+            .iter()
+            .map(|(at, item)| (*at, std::str::from_utf8(item).unwrap_or("?")))
+            .collect();
+        assert_eq!(names, [(-5, "neg"), (10, "a"), (20, "b")]);
+        // Nothing twice; nothing before its time.
+        assert!(
+            batch(&store, async |s| EXPIRY.due(s, 29, 10).await)
+                .await?
+                .is_empty()
+        );
+        // An item scheduled before the cursor (a late input) still comes due.
+        batch(&store, async |s| EXPIRY.schedule(s, 15, b"late").await).await?;
+        let due = batch(&store, async |s| EXPIRY.due(s, 100, 10).await).await?;
+        assert_eq!(due, [(15, b"late".to_vec()), (30, b"c".to_vec())]);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_full_page_leaves_the_rest_for_the_next_input() -> anyhow::Result<()> {
+        let store = EmbeddedStore::temporary()?;
+        batch(&store, async |s| {
+            for at in 0..5 {
+                EXPIRY.schedule(s, at, &[at as u8]).await?;
+            }
+            Ok(())
+        })
+        .await?;
+        let first = batch(&store, async |s| EXPIRY.due(s, 10, 2).await).await?;
+        let second = batch(&store, async |s| EXPIRY.due(s, 10, 2).await).await?;
+        let third = batch(&store, async |s| EXPIRY.due(s, 10, 2).await).await?;
+        let times = |v: &[(i64, Vec<u8>)]| v.iter().map(|(at, _)| *at).collect::<Vec<_>>();
+        assert_eq!(
+            (times(&first), times(&second), times(&third)),
+            (vec![0, 1], vec![2, 3], vec![4])
+        );
+        Ok(())
+    }
+}

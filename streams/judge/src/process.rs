@@ -12,6 +12,7 @@ use switchyard_events::{
     Envelope, Event, JudgeOutcome, JudgeScored, OrgId, RequestReceived, ResponseCompleted,
     ResponseStatus, RouteName, Usd,
 };
+use switchyard_processor::expiry::Expiry;
 use switchyard_processor::{
     Input, Output, ProcessError, Processor, StagedState, Topic, require_nonempty,
 };
@@ -23,8 +24,8 @@ use crate::model::{JudgeError, JudgeModel};
 use crate::rubric::{Malformed, Rubric, rubric};
 use crate::sample::{judgement_id, original_request, same_family, sample_point, utc_day};
 use crate::state::{
-    DAYS, DayUsage, EXPIRING, EXPIRY, Handled, JUDGED, JudgedMark, PROMPTS, StoredPrompt,
-    StoredResponse, WAITING, day_key, expiry_key, parse_expiry_key, request_key, waiting_key,
+    DAYS, DayUsage, EXPIRING, EXPIRY, Handled, JUDGED, JudgedMark, PROMPTS, SWEEP, StoredPrompt,
+    StoredResponse, WAITING, day_key, request_key, waiting_key,
 };
 
 /// The processor's consumer group (and checkpoint namespace).
@@ -130,8 +131,13 @@ fn parse_json<T: DeserializeOwned>(table: Table, bytes: &[u8]) -> Result<T, Proc
         .map_err(|e| ProcessError::fatal(format!("stored {table} entry does not parse: {e}")))
 }
 
+/// The expiry of [`PROMPTS`], [`WAITING`] and [`JUDGED`] rows: items `[table tag][row key]`,
+/// swept from a cursor so that the entries dropped before (tombstones until a compaction) are
+/// not stepped over by every input.
+const EXPIRIES: Expiry = Expiry::new(EXPIRY, SWEEP, b"sweep");
+
 /// Stages `value` at `key` of an expiring `table`, with its [`EXPIRY`] entry.
-fn put_expiring<T: Serialize, S: StateStore>(
+async fn put_expiring<T: Serialize, S: StateStore>(
     state: &mut StagedState<'_, S>,
     table: Table,
     key: Vec<u8>,
@@ -143,7 +149,9 @@ fn put_expiring<T: Serialize, S: StateStore>(
         .find(|(_, t)| *t == table)
         .map(|(tag, _)| *tag)
         .ok_or_else(|| ProcessError::fatal(format!("table {table} does not expire")))?;
-    state.put(EXPIRY, expiry_key(expires_at, tag, &key), Vec::new());
+    let mut item = vec![tag];
+    item.extend_from_slice(&key);
+    EXPIRIES.schedule(state, expires_at, &item).await?;
     state.put_json(table, key, value)?;
     Ok(())
 }
@@ -157,17 +165,11 @@ async fn sweep<S: StateStore>(
     struct Expiring {
         expires_at: i64,
     }
-    let due = state.scan_prefix(EXPIRY, b"", None, SWEEP_LIMIT).await?;
-    for (key, _) in due {
-        let Some((at, tag, row)) = parse_expiry_key(&key) else {
-            return Err(ProcessError::fatal(
-                "stored judge.expiry key does not parse",
-            ));
+    for (at, item) in EXPIRIES.due(state, now, SWEEP_LIMIT).await? {
+        let Some((tag, row)) = item.split_first() else {
+            continue;
         };
-        if at > now {
-            break;
-        }
-        let Some((_, table)) = EXPIRING.iter().find(|(t, _)| *t == tag) else {
+        let Some((_, table)) = EXPIRING.iter().find(|(t, _)| t == tag) else {
             return Err(ProcessError::fatal(format!(
                 "stored judge.expiry key names table tag {tag}"
             )));
@@ -177,7 +179,6 @@ async fn sweep<S: StateStore>(
         {
             state.delete(*table, row.to_vec());
         }
-        state.delete(EXPIRY, key);
     }
     Ok(())
 }
@@ -242,7 +243,7 @@ impl JudgeProcessor {
                     requested_at,
                     expires_at: requested_at.as_micros().saturating_add(self.ttl_micros),
                 };
-                put_expiring(state, PROMPTS, key.clone(), &prompt, prompt.expires_at)?;
+                put_expiring(state, PROMPTS, key.clone(), &prompt, prompt.expires_at).await?;
                 prompt
             }
         };
@@ -324,7 +325,7 @@ impl JudgeProcessor {
                 // it waits for the request, which judges it.
                 let key = waiting_key(org, &original, &response.request_id);
                 if state.get(WAITING, &key).await?.is_none() {
-                    put_expiring(state, WAITING, key, &facts, facts.expires_at)?;
+                    put_expiring(state, WAITING, key, &facts, facts.expires_at).await?;
                 }
                 Ok(())
             }
@@ -455,6 +456,7 @@ impl JudgeProcessor {
             },
             expires_at,
         )
+        .await
     }
 
     /// Asks the judge model until its answer parses as a grade, at most `max_attempts` times.

@@ -34,6 +34,9 @@ pub const JUDGED: Table = Table::new("judge.judged");
 pub const DAYS: Table = Table::new("judge.days");
 /// When rows of the other tables expire.
 pub const EXPIRY: Table = Table::new("judge.expiry");
+/// How far [`EXPIRY`] has been swept (`switchyard_processor::expiry`; bookkeeping that depends
+/// on when sweeps ran, so not in [`TABLES`]).
+pub const SWEEP: Table = Table::new("judge.sweep");
 
 /// Every table of the processor.
 pub const TABLES: [Table; 5] = [PROMPTS, WAITING, JUDGED, DAYS, EXPIRY];
@@ -71,31 +74,6 @@ pub fn day_key(org: &OrgId, day: i64) -> Vec<u8> {
     push_component(&mut key, org.as_str());
     key.extend_from_slice(&day.to_be_bytes());
     key
-}
-
-/// Returns an [`EXPIRY`] key: the time first (sortable: the sign bit flipped), so a scan from
-/// the start of the table meets the earliest expiries first.
-pub(crate) fn expiry_key(expires_at: i64, tag: u8, row: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + row.len());
-    key.extend_from_slice(&sortable(expires_at).to_be_bytes());
-    key.push(tag);
-    key.extend_from_slice(row);
-    key
-}
-
-/// Splits an [`EXPIRY`] key into its time, tag and row key.
-pub(crate) fn parse_expiry_key(key: &[u8]) -> Option<(i64, u8, &[u8])> {
-    let time: [u8; 8] = key.get(..8)?.try_into().ok()?;
-    let tag = *key.get(8)?;
-    Some((unsortable(u64::from_be_bytes(time)), tag, key.get(9..)?))
-}
-
-const fn sortable(value: i64) -> u64 {
-    (value as u64) ^ (1 << 63)
-}
-
-const fn unsortable(value: u64) -> i64 {
-    (value ^ (1 << 63)) as i64
 }
 
 /// A sampled request, kept until its responses are judged or it expires.
@@ -218,18 +196,5 @@ mod tests {
             !waiting_key(&org, &RequestId::new("r12"), &RequestId::new("r12"))
                 .starts_with(&request_key(&org, &request))
         );
-    }
-
-    #[test]
-    fn expiry_keys_sort_by_time_and_round_trip() {
-        let times = [i64::MIN, -5, -1, 0, 1, 1_764_000_000_000_000, i64::MAX];
-        let keys: Vec<Vec<u8>> = times.iter().map(|t| expiry_key(*t, 2, b"row")).collect();
-        let mut sorted = keys.clone();
-        sorted.sort();
-        assert_eq!(keys, sorted);
-        for (time, key) in times.iter().zip(&keys) {
-            assert_eq!(parse_expiry_key(key), Some((*time, 2, b"row".as_slice())));
-        }
-        assert_eq!(parse_expiry_key(b"short"), None);
     }
 }
