@@ -11,6 +11,7 @@
 //! | [`JUDGED`] | `org, response request_id` | [`JudgedMark`]: the response was handled |
 //! | [`DAYS`] | `org, day` (`i64` big-endian, days since the epoch) | [`DayUsage`]: spend and counts |
 //! | [`EXPIRY`] | `expires_at` (sortable `i64`), table tag, row key | empty: what to drop when |
+//! | [`SWEEP`] | `sweep` | how far [`EXPIRY`] has been swept (`switchyard_processor::expiry`) |
 //!
 //! Rows of [`PROMPTS`], [`WAITING`] and [`JUDGED`] expire by event time: each carries its
 //! `expires_at`, and an [`EXPIRY`] entry points at it. Every input sweeps the entries due at its
