@@ -61,15 +61,14 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, DefaultConsumerContext, RebalanceProtocol,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use crate::kafka_logging::Logging;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use switchyard_events::{Cleanup, Topic};
@@ -239,7 +238,9 @@ impl Names {
     }
 }
 
-type Reader = BaseConsumer<DefaultConsumerContext>;
+type Reader = BaseConsumer<Logging>;
+/// The producer, logging through [`Logging`].
+type KafkaProducer = FutureProducer<Logging>;
 
 /// Consumers outside any group: reads (assign + fetch), watermarks, offsets by time, metadata.
 /// Shared by the log and its members' rebalance callbacks.
@@ -260,7 +261,7 @@ impl Readers {
             None => self
                 .options
                 .reader_config()
-                .create()
+                .create_with_context(Logging)
                 .map_err(|e| kafka_error("creating a kafka consumer", e)),
         }
     }
@@ -500,7 +501,7 @@ struct Inner {
     /// The idempotent producer. Replaced when it hits a fatal error (a fenced or unknown
     /// producer id, e.g. after a broker lost its producer state in a restart): an idempotent
     /// producer never recovers from one, and every later append would fail.
-    producer: RwLock<Arc<FutureProducer>>,
+    producer: RwLock<Arc<KafkaProducer>>,
     readers: Arc<Readers>,
     round_robin: AtomicU32,
     closed: AtomicBool,
@@ -538,13 +539,13 @@ impl KafkaLog {
     pub async fn connect(options: KafkaOptions) -> Result<Self, LogError> {
         options.validate()?;
         let names = Arc::new(Names::new(&options.topic_prefix));
-        let producer: FutureProducer = options
+        let producer: KafkaProducer = options
             .producer_config()
-            .create()
+            .create_with_context(Logging)
             .map_err(|e| kafka_error("creating the kafka producer", e))?;
         let meta: Reader = options
             .reader_config()
-            .create()
+            .create_with_context(Logging)
             .map_err(|e| kafka_error("creating a kafka consumer", e))?;
         // One bounded round trip first: an unreachable cluster is a clear error within the
         // request timeout, not a wait in the admin client.
@@ -664,7 +665,7 @@ impl KafkaLog {
             .set("enable.auto.offset.store", "false");
         let consumer: Reader = options
             .with_extra(config)
-            .create()
+            .create_with_context(Logging)
             .map_err(|e| kafka_error("creating a kafka consumer", e))?;
         let name = self.topic_name(topic);
         let mut tpl = TopicPartitionList::new();
@@ -685,9 +686,9 @@ impl KafkaLog {
 }
 
 async fn create_topics(options: &KafkaOptions, names: &Names) -> Result<(), LogError> {
-    let admin: AdminClient<DefaultClientContext> = options
+    let admin: AdminClient<Logging> = options
         .with_extra(options.base_config())
-        .create()
+        .create_with_context(Logging)
         .map_err(|e| kafka_error("creating the kafka admin client", e))?;
     let min_lag_ms = options.compaction_min_lag.as_millis().to_string();
     let new_topics: Vec<NewTopic<'_>> = Topic::ALL
@@ -793,7 +794,7 @@ fn stored(m: &BorrowedMessage<'_>, topic: Topic, partition: u32) -> StoredRecord
 }
 
 impl KafkaLog {
-    fn producer(&self) -> Arc<FutureProducer> {
+    fn producer(&self) -> Arc<KafkaProducer> {
         Arc::clone(
             &self
                 .inner
@@ -807,7 +808,7 @@ impl KafkaLog {
     /// knows its producer id (a restarted broker that lost its producer state answers
     /// `ProducerFenced` or `UnknownProducerId` forever), a new producer replaces it (once,
     /// whichever append notices first). The caller sees the failure and retries.
-    fn replace_if_fatal(&self, failed: &Arc<FutureProducer>, error: &KafkaError) {
+    fn replace_if_fatal(&self, failed: &Arc<KafkaProducer>, error: &KafkaError) {
         let state_lost = matches!(
             error.rdkafka_error_code(),
             Some(
@@ -836,7 +837,7 @@ impl KafkaLog {
             .inner
             .options
             .producer_config()
-            .create::<FutureProducer>()
+            .create_with_context::<_, KafkaProducer>(Logging)
         {
             Ok(fresh) => {
                 tracing::warn!(
@@ -855,7 +856,7 @@ impl KafkaLog {
     /// Sends `records` through `producer` and waits for every delivery report.
     async fn send(
         &self,
-        producer: &Arc<FutureProducer>,
+        producer: &Arc<KafkaProducer>,
         topic: Topic,
         name: &str,
         partitions: u32,
@@ -1150,7 +1151,15 @@ struct MemberContext {
     assigned: watch::Sender<usize>,
 }
 
-impl ClientContext for MemberContext {}
+impl ClientContext for MemberContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::kafka_logging::log_line(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        crate::kafka_logging::log_error(&error, reason);
+    }
+}
 
 impl MemberContext {
     /// Resolves where each newly assigned partition starts: the group's committed offset, else

@@ -31,6 +31,8 @@ pub mod embedded;
 mod error;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kafka")]
+mod kafka_logging;
 mod kafka_options;
 mod partitioner;
 mod record;
