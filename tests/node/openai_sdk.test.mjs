@@ -12,14 +12,18 @@ let proc;
 let client;
 let baseURL;
 
-before(async () => {
+/// Starts the binary with a fresh data dir; resolves to [process, base URL].
+async function startGateway(extraEnv = {}) {
   const bin = process.env.SWITCHYARD_BIN;
   assert.ok(bin, 'SWITCHYARD_BIN is not set: run these tests through `make test`');
   const dataDir = mkdtempSync(join(tmpdir(), 'switchyard-node-'));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHYARD__')));
-  proc = spawn(bin, ['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const lines = createInterface({ input: proc.stderr });
-  baseURL = await new Promise((resolve, reject) => {
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHYARD__'))),
+    ...extraEnv,
+  };
+  const child = spawn(bin, ['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const lines = createInterface({ input: child.stderr });
+  const url = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('switchyard did not report its address')), 60000);
     lines.on('line', (line) => {
       const m = line.match(/^switchyard: listening on (http:\/\/\S+)/);
@@ -29,6 +33,11 @@ before(async () => {
       }
     });
   });
+  return [child, url];
+}
+
+before(async () => {
+  [proc, baseURL] = await startGateway();
   client = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
@@ -123,4 +132,38 @@ test('errors map to SDK exceptions', async () => {
   await assert.rejects(client.chat.completions.create({ model: 'auto', messages: [] }), (e) => e instanceof OpenAI.BadRequestError && e.param === 'messages');
   const badKey = new OpenAI({ baseURL: `${baseURL}/v1`, apiKey: 'sk-sy-not-a-key', maxRetries: 0 });
   await assert.rejects(badKey.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'x' }] }), (e) => e instanceof OpenAI.AuthenticationError);
+});
+
+test('an org past its daily budget gets insufficient_quota and the SDK does not retry', async () => {
+  // demo/large costs ~$0.0026 a request: the first request spends the whole $0.001 budget.
+  const [budgeted, url] = await startGateway({ SWITCHYARD__ORGS__DEFAULT__DAILY_BUDGET_USD: '0.001' });
+  try {
+    let sent = 0;
+    // Default retries (2): the SDK would retry a plain 429 twice.
+    const counting = new OpenAI({
+      baseURL: `${url}/v1`,
+      apiKey: 'unused',
+      fetch: async (input, init) => {
+        sent += 1;
+        return fetch(input, init);
+      },
+    });
+    await counting.chat.completions.create({ model: 'demo/large', messages: [{ role: 'user', content: 'hi' }] });
+    let refused;
+    for (let i = 0; i < 5 && !refused; i += 1) {
+      sent = 0;
+      try {
+        await counting.chat.completions.create({ model: 'demo/large', messages: [{ role: 'user', content: 'again' }] });
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.ok(refused instanceof OpenAI.RateLimitError, `not a RateLimitError: ${refused}`);
+    assert.equal(refused.code, 'insufficient_quota');
+    assert.equal(refused.type, 'insufficient_quota');
+    assert.equal(refused.headers.get('x-should-retry'), 'false');
+    assert.equal(sent, 1, `the SDK retried: ${sent} requests`);
+  } finally {
+    budgeted.kill('SIGTERM');
+  }
 });
