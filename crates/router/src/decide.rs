@@ -21,7 +21,7 @@ use switchyard_events::{PinReason, RouteMode};
 use switchyard_providers::{ModelInfo, Needs};
 
 use crate::constraints::{CONSTRAINT_NAMES, Check, Subject, check_all};
-use crate::math::{hash_parts, normal_draw, unit_draw};
+use crate::math::{hash_parts, unit_draw};
 use crate::policy::RoutePolicy;
 use crate::priors::{Prior, Priors};
 use crate::score::{
@@ -555,12 +555,8 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
     // they have not had a first look yet (`EXPLORE_FIRST_LOOK` samples, whatever the prior says:
     // priors are often wrong about a category) or their optimistic quality (two standard
     // deviations up) reaches the bar. The baseline qualifies when it does not serve: its
-    // evidence is the reference and expires with the window. A model with
-    // `explore_until_samples` samples is not explored. First looks (and the baseline) go
-    // first, least sampled first; then Thompson sampling: each candidate's quality is drawn
-    // from its posterior (normal, seeded by the request and the model) and the cheapest
-    // candidate whose draw reaches the bar is explored (the one a plausible truth would route
-    // to), else the least sampled.
+    // evidence is the reference and expires with the window. The least sampled goes first; a
+    // model with `explore_until_samples` samples is not explored.
     if !mirror
         && policy.explore_fraction > 0.0
         && ctx.mirror_budget_left
@@ -572,7 +568,7 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
             .find(|c| c.model == served)
             .and_then(|c| c.score.as_ref())
             .and_then(|s| s.estimated_cost_usd);
-        let qualifying: Vec<(&CandidateEval, &ModelScore)> = candidates
+        let target = candidates
             .iter()
             .filter(|c| c.model != served)
             .filter_map(|c| c.score.as_ref().map(|s| (c, s)))
@@ -593,44 +589,17 @@ pub fn decide(ctx: &Context<'_>, req: &Request<'_>) -> Result<Outcome, NoCapable
                     && (s.org_samples < EXPLORE_FIRST_LOOK
                         || s.feedback + 2.0 * s.feedback_variance.sqrt() >= bar)
             })
-            .collect();
-        let cost_of = |s: &ModelScore| s.estimated_cost_usd.unwrap_or(f64::INFINITY);
-        let least_sampled = |group: &mut dyn Iterator<Item = &(&CandidateEval, &ModelScore)>| {
-            group
-                .min_by(|(a, sa), (b, sb)| {
-                    sa.org_samples
-                        .cmp(&sb.org_samples)
-                        .then_with(|| cost_of(sa).total_cmp(&cost_of(sb)))
-                        .then_with(|| a.model.cmp(&b.model))
-                })
-                .map(|(c, _)| c.model.clone())
-        };
-        let first_look = least_sampled(
-            &mut qualifying
-                .iter()
-                .filter(|(c, s)| c.baseline || s.org_samples < EXPLORE_FIRST_LOOK),
-        );
-        let target = first_look
-            .or_else(|| {
-                qualifying
-                    .iter()
-                    .filter(|(c, s)| {
-                        let draw = s.feedback
-                            + s.feedback_variance.sqrt()
-                                * normal_draw(hash_parts(&[
-                                    &req.seed.to_le_bytes(),
-                                    c.model.as_bytes(),
-                                ]));
-                        draw >= bar
+            .min_by(|(a, sa), (b, sb)| {
+                sa.org_samples
+                    .cmp(&sb.org_samples)
+                    .then_with(|| {
+                        let ca = sa.estimated_cost_usd.unwrap_or(f64::INFINITY);
+                        let cb = sb.estimated_cost_usd.unwrap_or(f64::INFINITY);
+                        ca.total_cmp(&cb)
                     })
-                    .min_by(|(a, sa), (b, sb)| {
-                        cost_of(sa)
-                            .total_cmp(&cost_of(sb))
-                            .then_with(|| a.model.cmp(&b.model))
-                    })
-                    .map(|(c, _)| c.model.clone())
+                    .then_with(|| a.model.cmp(&b.model))
             })
-            .or_else(|| least_sampled(&mut qualifying.iter()));
+            .map(|(c, _)| c.model.clone());
         if let Some(target) = target {
             shadow = Some(target);
             mirror = true;

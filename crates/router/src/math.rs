@@ -47,36 +47,9 @@ pub(crate) fn unit_draw(seed: u64, stream: u64) -> f64 {
     bits as f64 / (1u64 << 53) as f64
 }
 
-/// A standard normal draw from a seed (Box–Muller over two of its unit draws): deterministic
-/// on every platform (`ln`, `sqrt`, `cos`).
-pub(crate) fn normal_draw(seed: u64) -> f64 {
-    // 1 − u lies in (0, 1], so the logarithm is finite.
-    let u1 = 1.0 - unit_draw(seed, 0x006e_6f72_6d61_6c31);
-    let u2 = unit_draw(seed, 0x006e_6f72_6d61_6c32);
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normal_draws_look_standard_normal() {
-        let n = 20_000u64;
-        let draws: Vec<f64> = (0..n)
-            .map(|i| normal_draw(hash_parts(&[&i.to_le_bytes()])))
-            .collect();
-        assert!(draws.iter().all(|x| x.is_finite()));
-        let mean = draws.iter().sum::<f64>() / n as f64;
-        let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        assert!(mean.abs() < 0.03, "mean {mean}");
-        assert!((var - 1.0).abs() < 0.05, "variance {var}");
-        // About 15.9% fall below −1, 2.3% below −2.
-        let below = |t: f64| draws.iter().filter(|x| **x < t).count() as f64 / n as f64;
-        assert!((below(-1.0) - 0.1587).abs() < 0.01);
-        assert!((below(-2.0) - 0.0228).abs() < 0.005);
-        assert_eq!(normal_draw(7), normal_draw(7));
-    }
 
     #[test]
     fn normal_cdf_matches_known_values() {
