@@ -127,6 +127,21 @@ fn decisions(log: &EmbeddedLog, codec: &Codec) -> anyhow::Result<Vec<(RouteDecid
     })
 }
 
+/// Opens the embedded log in `log_dir`, runs `f` on it and closes it again (the server is
+/// stopped: a test reads or appends to its log directly).
+fn with_log<T>(
+    log_dir: &Path,
+    f: impl FnOnce(&EmbeddedLog) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let log = EmbeddedLog::open_dir(log_dir, EmbeddedOptions::default())?;
+    let out = f(&log)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(log.close())?;
+    Ok(out)
+}
+
 fn append(log: &EmbeddedLog, topic: Topic, record: Record) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -180,15 +195,7 @@ fn the_audit_passes_after_real_traffic_and_names_tampered_decisions_and_broken_l
     // What the traffic covered, read from the log.
     let codec = Codec::new()?;
     let log_dir = dir.path().join("log");
-    let traced = {
-        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
-        let all = decisions(&log, &codec)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(log.close())?;
-        all
-    };
+    let traced = with_log(&log_dir, |log| decisions(log, &codec))?;
     ensure!(
         traced.len() == 2 * (6 * 4 + 1),
         "every request decided: {}",
@@ -244,18 +251,13 @@ fn the_audit_passes_after_real_traffic_and_names_tampered_decisions_and_broken_l
     let mut forged = victim.clone();
     forged.served_model = ModelName::new("demo/medium");
     forged.envelope.event_id = switchyard_events::EventId::now_v7();
-    {
-        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+    with_log(&log_dir, |log| {
         append(
-            &log,
+            log,
             Topic::Decisions,
             Record::new(key, codec.encode(&Event::RouteDecided(forged))?),
-        )?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(log.close())?;
-    }
+        )
+    })?;
     let (ok, text, report) = audit(dir.path(), &config)?;
     ensure!(!ok, "a tampered decision fails the audit: {text}");
     let id = victim.decision_id.as_str();
@@ -434,16 +436,9 @@ fn the_audit_recomputes_decisions_of_an_org_in_the_learning_pool() -> anyhow::Re
 
     let codec = Codec::new()?;
     let log_dir = dir.path().join("log");
-    let (traced, pools) = {
-        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
-        let all = decisions(&log, &codec)?;
-        let pools = pool_versions(&log, &codec)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(log.close())?;
-        (all, pools)
-    };
+    let (traced, pools) = with_log(&log_dir, |log| {
+        Ok((decisions(log, &codec)?, pool_versions(log, &codec)?))
+    })?;
     let recorded: BTreeSet<i64> = traced.iter().filter_map(|(d, _)| d.pool_version).collect();
     ensure!(
         recorded.len() >= 3 && recorded.iter().all(|v| pools.contains(v)),
@@ -488,18 +483,13 @@ fn the_audit_recomputes_decisions_of_an_org_in_the_learning_pool() -> anyhow::Re
     let mut forged = victim.clone();
     forged.pool_version = None;
     forged.envelope.event_id = switchyard_events::EventId::now_v7();
-    {
-        let log = EmbeddedLog::open_dir(&log_dir, EmbeddedOptions::default())?;
+    with_log(&log_dir, |log| {
         append(
-            &log,
+            log,
             Topic::Decisions,
             Record::new(key, codec.encode(&Event::RouteDecided(forged))?),
-        )?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        rt.block_on(log.close())?;
-    }
+        )
+    })?;
     let (ok, text, report) = audit(dir.path(), &config)?;
     ensure!(!ok, "a tampered pool version fails the audit: {text}");
     let id = victim.decision_id.as_str();
