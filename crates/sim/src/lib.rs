@@ -757,3 +757,38 @@ impl<A, B> std::fmt::Debug for Sim<A, B> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Simulated models get `<provider>/<name>` ids (judge calibration pools by provider), and
+    /// replies name them as the simulator does.
+    #[test]
+    fn model_ids_carry_the_provider_and_round_trip() {
+        assert_eq!(
+            model_id_of("google", "gemini-1.5-flash"),
+            "google/gemini-1.5-flash"
+        );
+        assert_eq!(model_id_of("", "m"), "sim/m");
+        assert_eq!(model_id_of("a/b", "m"), "sim/m");
+        for (provider, name) in [
+            ("openaichat", "gpt-4o-mini"),
+            ("", "x"),
+            ("together", "a-b.c"),
+        ] {
+            assert_eq!(model_name(&model_id_of(provider, name)), name);
+        }
+        let info = model_info(&SimModel {
+            name: "claude".into(),
+            provider: "anthropic".into(),
+            price_in_per_mtok: 3.0,
+            price_out_per_mtok: 15.0,
+        });
+        assert_eq!(info.id, "anthropic/claude");
+        assert_eq!(
+            switchyard_router::calibration::provider_of(&info.id),
+            "anthropic"
+        );
+    }
+}
