@@ -93,7 +93,7 @@ bench-export: deps ## Parquet export rows/s (1M decisions); a 10M-row aggregate,
 	SWITCHYARD_VENV="$(VENV)" cargo bench -p switchyard-sql --bench export
 
 # The flags of the figures in the feedback-loop issue (see README, "The routing simulator").
-SIM_FLAGS ?= --explore 0.2 --explore-until 100 --min-confidence 0.7 --window-hours 72 --rollback-threshold 5 --bucket-hours 6
+SIM_FLAGS ?= --explore 0.2 --explore-until 200 --min-confidence 0.7 --window-hours 336 --rollback-threshold 5 --bucket-hours 6 --rollback-pin-hours 12
 
 .PHONY: sim
 sim: release ## The routing simulator (../shared/sim) against the real router and feedback loop
