@@ -13,7 +13,9 @@ bin="${CARGO_TARGET_DIR:-$PWD/target}/release/switchyard"
 data="$(mktemp -d)"
 taskset -c 1 "$bin" --data-dir "$data" --config bench/gateway.toml serve &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+# Stop the gateway and wait for it to drain before its data dir goes (deleting it under a live
+# store floods the log with the store's cleanup warnings).
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 for _ in $(seq 1 100); do curl -sf 127.0.0.1:18110/healthz >/dev/null && break; sleep 0.1; done
 EXTRA_TARGET="switchyard=http://127.0.0.1:18110/v1/chat/completions" EXTRA_PID=$pid EXTRA_MODEL=auto \
   TARGETS="${TARGETS:-direct,litellm,portkey}" "$BENCH/run.sh"
