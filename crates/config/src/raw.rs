@@ -256,6 +256,8 @@ pub struct RawServer {
     pub shutdown_grace_ms: u64,
     /// Upper bound on one request, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Threads of the stream processors' own runtime; 0 = half the cores.
+    pub processor_threads: u64,
 }
 
 /// `[log]` as written.

@@ -116,6 +116,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Upper bound on one request.
     pub request_timeout: Duration,
+    /// Threads of the stream processors' own runtime on a node that also serves HTTP; 0 = half
+    /// the cores (at least one).
+    pub processor_threads: usize,
 }
 
 /// `[log]`: the event log backend and its knobs.
@@ -433,6 +436,10 @@ impl RawServer {
             max_body_bytes: to_usize("server.max_body_bytes", max_body_bytes)?,
             shutdown_grace: Duration::from_millis(shutdown_grace),
             request_timeout: Duration::from_millis(request_timeout),
+            processor_threads: to_usize(
+                "server.processor_threads",
+                in_range("server.processor_threads", self.processor_threads, 0..=1024)?,
+            )?,
         })
     }
 }

@@ -128,7 +128,16 @@ impl Supervisor {
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn_with(role.into(), Lifetime::UntilShutdown, future);
+        self.spawn_with(role.into(), Lifetime::UntilShutdown, future, None);
+    }
+
+    /// [`spawn`](Supervisor::spawn) on another runtime (`handle`): the role runs on that
+    /// runtime's threads, supervised here like any other.
+    pub fn spawn_on<F>(&self, role: impl Into<RoleName>, future: F, handle: &tokio::runtime::Handle)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.spawn_with(role.into(), Lifetime::UntilShutdown, future, Some(handle));
     }
 
     /// Spawns a helper task that may finish by itself (a flush, a one-off load). Shutdown waits
@@ -137,18 +146,26 @@ impl Supervisor {
     where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.spawn_with(name.into(), Lifetime::Finite, future);
+        self.spawn_with(name.into(), Lifetime::Finite, future, None);
     }
 
-    fn spawn_with<F>(&self, role: RoleName, lifetime: Lifetime, future: F)
-    where
+    fn spawn_with<F>(
+        &self,
+        role: RoleName,
+        lifetime: Lifetime,
+        future: F,
+        handle: Option<&tokio::runtime::Handle>,
+    ) where
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.state).running.insert(id, role.clone());
         tracing::debug!(role = %role, "starting");
 
-        let task = self.tracker.spawn(future);
+        let task = match handle {
+            Some(handle) => self.tracker.spawn_on(future, handle),
+            None => self.tracker.spawn(future),
+        };
         let shutdown = self.shutdown.clone();
         let state = Arc::clone(&self.state);
         // The watcher is tracked too, so `wait` also waits for the outcome to be recorded.

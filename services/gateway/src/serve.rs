@@ -207,6 +207,12 @@ pub async fn run(
             .iter()
             .any(|r| matches!(r, Role::All) || *r == Role::Stream(name))
     };
+    // Stream processors run on threads of their own where this node also serves HTTP: a batch
+    // that folds for milliseconds must not hold a worker a request is waiting for (the kernel
+    // preempts between threads; tokio does not between tasks). Dropped (shut down in the
+    // background) when `serve` returns, after the supervisor has stopped every processor.
+    let processor_threads = ProcessorThreads::start(serves_api, config.server.processor_threads)?;
+    let on = processor_threads.handle();
     let deps = || switchyard_processor::ProcessorDeps {
         log: log.clone(),
         store: store.clone(),
@@ -221,6 +227,7 @@ pub async fn run(
             switchyard_decisions::DecisionsProcessor,
             deps(),
             &shutdown,
+            &on,
         );
     } else if serves_api {
         // An ingress without the decisions processor in its process (the distributed mode):
@@ -233,6 +240,7 @@ pub async fn run(
             switchyard_processor::Regrouped::new(switchyard_decisions::DecisionsProcessor, group),
             deps(),
             &shutdown,
+            &on,
         );
     }
     if roles.iter().any(|r| {
@@ -246,7 +254,7 @@ pub async fn run(
                 .with_pool(&config.learning_pool),
         )
         .map_err(|e| anyhow::anyhow!("config error: the projector: {e}"))?;
-        spawn_processor(&supervisor, "projector", projector, deps(), &shutdown);
+        spawn_processor(&supervisor, "projector", projector, deps(), &shutdown, &on);
     }
     if runs(StreamName::Webhook) && !config.webhooks.orgs.is_empty() {
         let (log, codec, webhooks, stop) = (
@@ -255,11 +263,15 @@ pub async fn run(
             config.webhooks.clone(),
             shutdown.clone(),
         );
-        supervisor.spawn("stream:webhook", async move {
-            switchyard_webhook::run(log, codec, webhooks, stop)
-                .await
-                .map_err(anyhow::Error::from)
-        });
+        supervisor.spawn_on(
+            "stream:webhook",
+            async move {
+                switchyard_webhook::run(log, codec, webhooks, stop)
+                    .await
+                    .map_err(anyhow::Error::from)
+            },
+            &on,
+        );
     }
     if runs(StreamName::Judge) && config.judge.enabled {
         let (catalog, providers) = build_providers(&config)?;
@@ -267,17 +279,21 @@ pub async fn run(
             switchyard_judge::JudgeModel::resolve(&config.judge.model, &providers, &catalog)
                 .map_err(|e| anyhow::anyhow!("config error: `judge.model`: {e}"))?;
         let (judge_deps, judge_config, stop) = (deps(), config.judge.clone(), shutdown.clone());
-        supervisor.spawn("stream:judge", async move {
-            switchyard_judge::run(
-                judge_deps,
-                switchyard_judge::options(),
-                judge_config,
-                judge,
-                stop,
-            )
-            .await
-            .map_err(anyhow::Error::from)
-        });
+        supervisor.spawn_on(
+            "stream:judge",
+            async move {
+                switchyard_judge::run(
+                    judge_deps,
+                    switchyard_judge::options(),
+                    judge_config,
+                    judge,
+                    stop,
+                )
+                .await
+                .map_err(anyhow::Error::from)
+            },
+            &on,
+        );
     }
     if runs(StreamName::SessionNps) {
         spawn_processor(
@@ -289,6 +305,7 @@ pub async fn run(
             }),
             deps(),
             &shutdown,
+            &on,
         );
     }
     // The Parquet sink: the processor stages rows in the store, the writer closes them into
@@ -304,6 +321,7 @@ pub async fn run(
                 switchyard_sink::SinkProcessor::new(config.sink.text_orgs.clone()),
                 deps(),
                 &shutdown,
+                &on,
             );
             let writer = switchyard_sink::Writer::new(
                 store.clone(),
@@ -311,16 +329,20 @@ pub async fn run(
                 switchyard_sink::writer_options(&config.sink),
             );
             let stop = shutdown.clone();
-            supervisor.spawn("sink-writer", async move {
-                use switchyard_runtime::Clock as _;
-                writer
-                    .run(
-                        || switchyard_runtime::SystemClock.now_micros(),
-                        stop.cancelled(),
-                    )
-                    .await;
-                Ok(())
-            });
+            supervisor.spawn_on(
+                "sink-writer",
+                async move {
+                    use switchyard_runtime::Clock as _;
+                    writer
+                        .run(
+                            || switchyard_runtime::SystemClock.now_micros(),
+                            stop.cancelled(),
+                        )
+                        .await;
+                    Ok(())
+                },
+                &on,
+            );
         }
         serves_api.then(|| {
             Arc::new(crate::sql::EngineBackend(switchyard_sql::SqlEngine::new(
@@ -407,13 +429,55 @@ pub async fn run(
     Ok(())
 }
 
-/// Runs a stream processor under the supervisor until shutdown.
+/// The threads stream processors run on (see `run`): a runtime of their own where the node
+/// also serves HTTP, else the caller's.
+struct ProcessorThreads(Option<tokio::runtime::Runtime>);
+
+impl ProcessorThreads {
+    /// `threads` 0: half the cores, at least one (processors fold batches; requests keep the
+    /// rest).
+    fn start(separate: bool, threads: usize) -> anyhow::Result<Self> {
+        if !separate {
+            return Ok(Self(None));
+        }
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("sy-processor")
+            .enable_all()
+            .build()
+            .context("cannot start the processor threads")?;
+        Ok(Self(Some(runtime)))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(runtime) => runtime.handle().clone(),
+            None => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Drop for ProcessorThreads {
+    fn drop(&mut self) {
+        // Dropping a runtime inside another one's task would panic; nothing runs on it by now.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Runs a stream processor under the supervisor until shutdown, on `on`.
 fn spawn_processor<P: switchyard_processor::Processor>(
     supervisor: &Supervisor,
     name: &'static str,
     processor: P,
     deps: switchyard_processor::ProcessorDeps<AnyLog, switchyard_store::AnyStore>,
     shutdown: &CancellationToken,
+    on: &tokio::runtime::Handle,
 ) {
     let runtime = switchyard_processor::ProcessorRuntime::new(
         processor,
@@ -421,9 +485,11 @@ fn spawn_processor<P: switchyard_processor::Processor>(
         switchyard_processor::ProcessorOptions::default(),
     );
     let stop = shutdown.clone();
-    supervisor.spawn(name, async move {
-        runtime.run(stop).await.map_err(anyhow::Error::from)
-    });
+    supervisor.spawn_on(
+        name,
+        async move { runtime.run(stop).await.map_err(anyhow::Error::from) },
+        on,
+    );
 }
 
 /// Returns this node's id, kept in `<data_dir>/node-id` (created on first start), so a restarted
