@@ -258,6 +258,8 @@ pub struct RawServer {
     pub request_timeout_ms: u64,
     /// Threads of the stream processors' own runtime; 0 = half the cores.
     pub processor_threads: u64,
+    /// How long a processor's short batch waits for more records, in milliseconds.
+    pub processor_linger_ms: u64,
 }
 
 /// `[log]` as written.

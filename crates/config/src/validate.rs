@@ -119,6 +119,8 @@ pub struct ServerConfig {
     /// Threads of the stream processors' own runtime on a node that also serves HTTP; 0 = half
     /// the cores (at least one).
     pub processor_threads: usize,
+    /// How long a stream processor's short batch waits for more records before it is folded.
+    pub processor_linger: Duration,
 }
 
 /// `[log]`: the event log backend and its knobs.
@@ -440,6 +442,11 @@ impl RawServer {
                 "server.processor_threads",
                 in_range("server.processor_threads", self.processor_threads, 0..=1024)?,
             )?,
+            processor_linger: Duration::from_millis(in_range(
+                "server.processor_linger_ms",
+                self.processor_linger_ms,
+                0..=10_000,
+            )?),
         })
     }
 }

@@ -41,6 +41,10 @@ pub struct ProcessorOptions {
     pub batch_size: usize,
     /// How long a poll waits for records when none are ready.
     pub poll_wait: Duration,
+    /// How long a batch that came back short waits for more records before it is processed
+    /// (0: at once). Under light load every batch costs a store apply and a commit however few
+    /// records it holds; a few milliseconds of linger make one batch of many requests' events.
+    pub linger: Duration,
     /// Where a partition starts when the store has no checkpoint for it.
     pub start_from: StartFrom,
     /// First backoff after a transient failure; doubles up to `retry_max`.
@@ -59,6 +63,7 @@ impl Default for ProcessorOptions {
         Self {
             batch_size: 256,
             poll_wait: Duration::from_millis(200),
+            linger: Duration::ZERO,
             start_from: StartFrom::Earliest,
             retry_initial: Duration::from_millis(50),
             retry_max: Duration::from_secs(5),
@@ -218,8 +223,22 @@ where
                 polled = subscription.poll(self.options.batch_size, self.options.poll_wait) => polled,
             };
             let records = match polled {
-                Ok(records) => {
+                Ok(mut records) => {
                     backoff = self.backoff();
+                    let room = self.options.batch_size.saturating_sub(records.len());
+                    if !records.is_empty() && room > 0 && !self.options.linger.is_zero() {
+                        tokio::select! {
+                            biased;
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(self.options.linger) => {
+                                // What arrived meanwhile joins the batch; an error here is
+                                // the next poll's to report.
+                                if let Ok(more) = subscription.poll(room, Duration::ZERO).await {
+                                    records.extend(more);
+                                }
+                            }
+                        }
+                    }
                     records
                 }
                 Err(e) if log_is_transient(&e) => {

@@ -228,6 +228,7 @@ pub async fn run(
             deps(),
             &shutdown,
             &on,
+            config.server.processor_linger,
         );
     } else if serves_api {
         // An ingress without the decisions processor in its process (the distributed mode):
@@ -241,6 +242,7 @@ pub async fn run(
             deps(),
             &shutdown,
             &on,
+            config.server.processor_linger,
         );
     }
     if roles.iter().any(|r| {
@@ -254,7 +256,15 @@ pub async fn run(
                 .with_pool(&config.learning_pool),
         )
         .map_err(|e| anyhow::anyhow!("config error: the projector: {e}"))?;
-        spawn_processor(&supervisor, "projector", projector, deps(), &shutdown, &on);
+        spawn_processor(
+            &supervisor,
+            "projector",
+            projector,
+            deps(),
+            &shutdown,
+            &on,
+            config.server.processor_linger,
+        );
     }
     if runs(StreamName::Webhook) && !config.webhooks.orgs.is_empty() {
         let (log, codec, webhooks, stop) = (
@@ -306,6 +316,7 @@ pub async fn run(
             deps(),
             &shutdown,
             &on,
+            config.server.processor_linger,
         );
     }
     // The Parquet sink: the processor stages rows in the store, the writer closes them into
@@ -322,6 +333,7 @@ pub async fn run(
                 deps(),
                 &shutdown,
                 &on,
+                config.server.processor_linger,
             );
             let writer = switchyard_sink::Writer::new(
                 store.clone(),
@@ -478,11 +490,15 @@ fn spawn_processor<P: switchyard_processor::Processor>(
     deps: switchyard_processor::ProcessorDeps<AnyLog, switchyard_store::AnyStore>,
     shutdown: &CancellationToken,
     on: &tokio::runtime::Handle,
+    linger: Duration,
 ) {
     let runtime = switchyard_processor::ProcessorRuntime::new(
         processor,
         deps,
-        switchyard_processor::ProcessorOptions::default(),
+        switchyard_processor::ProcessorOptions {
+            linger,
+            ..switchyard_processor::ProcessorOptions::default()
+        },
     );
     let stop = shutdown.clone();
     supervisor.spawn_on(

@@ -434,3 +434,49 @@ async fn shutdown_finishes_the_batch_in_flight() -> Result<()> {
     ensure!(node.read_all(Topic::Feedback).await?.len() == 4);
     Ok(())
 }
+
+/// Folds the first batch of one input published, then nine more published while it lingers,
+/// and stops right after applying it; returns how many inputs that first batch held.
+async fn first_batch_with(linger: Duration) -> Result<u64> {
+    let dir = tempfile::tempdir()?;
+    let node = Node::open(dir.path())?;
+    node.publish([request(0, &[])]).await?;
+    let options = ProcessorOptions {
+        linger,
+        crash: Some(CrashPoint {
+            step: CrashStep::AfterApply,
+            batch: 1,
+        }),
+        ..options(100)
+    };
+    let run = tokio::spawn(
+        node.runtime(Counter::default(), options)
+            .run(Default::default()),
+    );
+    // Long enough for the runtime to have polled the first input even on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.publish((1..10).map(|i| request(i, &[]))).await?;
+    let outcome = run.await?;
+    ensure!(
+        matches!(outcome, Err(RunError::InjectedCrash(_))),
+        "{outcome:?}"
+    );
+    node.total().await
+}
+
+/// A batch that came back short waits `linger` for more: records appended meanwhile are folded
+/// in the same batch (one apply, one commit), and without linger they are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_batch_lingers_for_more_records() -> Result<()> {
+    let lingered = first_batch_with(Duration::from_millis(2000)).await?;
+    ensure!(
+        lingered == 10,
+        "the lingering batch holds all ten: {lingered}"
+    );
+    let at_once = first_batch_with(Duration::ZERO).await?;
+    ensure!(
+        at_once == 1,
+        "without linger the first batch is the first input: {at_once}"
+    );
+    Ok(())
+}
