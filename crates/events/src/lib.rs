@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+mod avro_write;
 mod canonical;
 mod canonical_fast;
 pub mod codec;

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::types::Value;
 
+use crate::avro_write::{WriteAvro, write_branch, write_int, write_str, write_symbol};
+
 use crate::event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
@@ -265,6 +267,12 @@ macro_rules! string_newtype {
                 String::from_avro(value).map(<$ty>::from)
             }
         }
+        impl WriteAvro for $ty {
+            #[inline]
+            fn write_avro(&self, out: &mut Vec<u8>) {
+                write_str(out, self.as_str());
+            }
+        }
     )+};
 }
 
@@ -290,6 +298,14 @@ impl ToAvro for EventId {
     }
 }
 
+impl WriteAvro for EventId {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        // The same text as `Display` (hyphenated, lowercase), without a String.
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        write_str(out, self.as_uuid().hyphenated().encode_lower(&mut text));
+    }
+}
+
 impl FromAvro for EventId {
     fn from_avro(value: Value) -> Result<Self, WireError> {
         String::from_avro(value)?
@@ -301,6 +317,12 @@ impl FromAvro for EventId {
 impl ToAvro for KeyHash {
     fn to_avro(&self) -> Value {
         Value::String(self.as_str().to_owned())
+    }
+}
+
+impl WriteAvro for KeyHash {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        write_str(out, self.as_str());
     }
 }
 
@@ -323,6 +345,12 @@ macro_rules! f64_newtype {
                 <$ty>::new(f64::from_avro(value)?).map_err(|e| WireError::new(e.to_string()))
             }
         }
+        impl WriteAvro for $ty {
+            #[inline]
+            fn write_avro(&self, out: &mut Vec<u8>) {
+                self.get().write_avro(out);
+            }
+        }
     )+};
 }
 
@@ -339,6 +367,12 @@ macro_rules! int_newtype {
         impl FromAvro for $ty {
             fn from_avro(value: Value) -> Result<Self, WireError> {
                 <$ty>::try_from(i32::from_avro(value)?).map_err(|e| WireError::new(e.to_string()))
+            }
+        }
+        impl WriteAvro for $ty {
+            #[inline]
+            fn write_avro(&self, out: &mut Vec<u8>) {
+                write_int(out, i32::from(self.get()));
             }
         }
     )+};
@@ -367,6 +401,12 @@ macro_rules! symbol_enum_wire {
                 }
             }
         }
+        impl WriteAvro for $ty {
+            #[inline]
+            fn write_avro(&self, out: &mut Vec<u8>) {
+                write_symbol(out, <$ty>::ALL, self);
+            }
+        }
     )+};
 }
 
@@ -382,6 +422,12 @@ impl ToAvro for RawScale {
             u32::try_from(index).unwrap_or_default(),
             self.as_str().to_owned(),
         )
+    }
+}
+
+impl WriteAvro for RawScale {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        write_symbol(out, &RawScale::ALL, self);
     }
 }
 
@@ -463,6 +509,11 @@ macro_rules! avro_record {
                 Ok(decoded)
             }
         }
+        impl WriteAvro for $ty {
+            fn write_avro(&self, out: &mut Vec<u8>) {
+                $(self.$field.write_avro(out);)+
+            }
+        }
     };
 }
 
@@ -533,6 +584,28 @@ impl ToAvro for ResponseCompleted {
             ("completion_text", self.completion_text.to_avro()),
             ("shadow", self.shadow.to_avro()),
         ])
+    }
+}
+
+impl WriteAvro for ResponseCompleted {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        self.envelope.write_avro(out);
+        self.request_id.write_avro(out);
+        self.decision_id.write_avro(out);
+        self.session_id.write_avro(out);
+        self.served_model.write_avro(out);
+        self.provider.write_avro(out);
+        self.status.write_avro(out);
+        self.finish_reason.write_avro(out);
+        self.usage.write_avro(out);
+        self.cost_usd.write_avro(out);
+        self.price_known().write_avro(out);
+        self.latency_ms.write_avro(out);
+        self.ttft_ms.write_avro(out);
+        self.attempts.write_avro(out);
+        self.error_code.write_avro(out);
+        self.completion_text.write_avro(out);
+        self.shadow.write_avro(out);
     }
 }
 
@@ -768,6 +841,47 @@ impl ToAvro for FeedbackSubmitted {
     }
 }
 
+impl WriteAvro for FeedbackSubmitted {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        self.envelope.write_avro(out);
+        self.feedback_id.write_avro(out);
+        // `target`: `[RequestTarget, SessionTarget]`, each a record of one string field.
+        match &self.target {
+            Target::Request { request_id } => {
+                write_branch(out, 0);
+                request_id.write_avro(out);
+            }
+            Target::Session { session_id } => {
+                write_branch(out, 1);
+                session_id.write_avro(out);
+            }
+            Target::Pair { .. } => {
+                write_branch(out, 0);
+                self.feedback_id.write_avro(out);
+            }
+        }
+        self.source.write_avro(out);
+        self.raw_score.write_avro(out);
+        self.raw_scale.write_avro(out);
+        self.normalized_score.write_avro(out);
+        self.idempotency_key.write_avro(out);
+        self.comment.write_avro(out);
+        self.derived_from.write_avro(out);
+        self.route.write_avro(out);
+        self.model.write_avro(out);
+        self.labels.write_avro(out);
+        // `pair`: `["null", PairTarget]`.
+        match &self.target {
+            Target::Pair { route, model } => {
+                write_branch(out, 1);
+                route.write_avro(out);
+                model.write_avro(out);
+            }
+            Target::Request { .. } | Target::Session { .. } => write_branch(out, 0),
+        }
+    }
+}
+
 impl FromAvro for FeedbackSubmitted {
     fn from_avro(value: Value) -> Result<Self, WireError> {
         let mut fields = Fields::new(value)?;
@@ -834,6 +948,34 @@ impl ToAvro for JudgeScored {
             ("failure_reason", failure_reason.to_avro()),
             ("cost_usd", self.cost_usd.to_avro()),
         ])
+    }
+}
+
+impl WriteAvro for JudgeScored {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        self.envelope.write_avro(out);
+        self.judgement_id.write_avro(out);
+        self.request_id.write_avro(out);
+        self.decision_id.write_avro(out);
+        self.route.write_avro(out);
+        self.model.write_avro(out);
+        self.judge_model.write_avro(out);
+        let (outcome, score, failure_reason) = match &self.outcome {
+            JudgeOutcome::Scored { score } => (0, Some(score), None),
+            JudgeOutcome::Failed { reason } => (1, None, reason.as_ref()),
+        };
+        write_int(out, outcome);
+        score.copied().write_avro(out);
+        self.rubric_version.write_avro(out);
+        self.attempts.write_avro(out);
+        match failure_reason {
+            None => write_branch(out, 0),
+            Some(reason) => {
+                write_branch(out, 1);
+                write_str(out, reason);
+            }
+        }
+        self.cost_usd.write_avro(out);
     }
 }
 
@@ -921,6 +1063,20 @@ impl ToAvro for Constraints {
             ("min_samples", self.min_samples.to_avro()),
             ("rollback_threshold", self.rollback_threshold.to_avro()),
         ])
+    }
+}
+
+impl WriteAvro for Constraints {
+    fn write_avro(&self, out: &mut Vec<u8>) {
+        self.max_regression.write_avro(out);
+        self.min_quality.write_avro(out);
+        self.max_error_rate.write_avro(out);
+        self.max_cost_increase.write_avro(out);
+        self.max_cost_per_request.write_avro(out);
+        self.max_p95_latency_ms.write_avro(out);
+        self.min_confidence.write_avro(out);
+        self.min_samples.write_avro(out);
+        self.rollback_threshold.write_avro(out);
     }
 }
 
@@ -1058,6 +1214,26 @@ impl Event {
             Event::ApiKeyRevoked(e) => e.to_avro(),
             Event::RouteConfigured(e) => e.to_avro(),
             Event::KeyUsageReported(e) => e.to_avro(),
+        }
+    }
+
+    /// Appends the event as the Avro binary datum of its kind's latest schema: the bytes
+    /// `GenericDatumWriter` writes for [`Event::to_avro_value`], without building the value.
+    pub(crate) fn write_avro_body(&self, out: &mut Vec<u8>) {
+        match self {
+            Event::RequestReceived(e) => e.write_avro(out),
+            Event::ResponseCompleted(e) => e.write_avro(out),
+            Event::RouteDecided(e) => e.write_avro(out),
+            Event::FeedbackSubmitted(e) => e.write_avro(out),
+            Event::JudgeScored(e) => e.write_avro(out),
+            Event::RoutePinned(e) => e.write_avro(out),
+            Event::RouteUnpinned(e) => e.write_avro(out),
+            Event::ConstraintsChanged(e) => e.write_avro(out),
+            Event::RoutingTableUpdated(e) => e.write_avro(out),
+            Event::ApiKeyCreated(e) => e.write_avro(out),
+            Event::ApiKeyRevoked(e) => e.write_avro(out),
+            Event::RouteConfigured(e) => e.write_avro(out),
+            Event::KeyUsageReported(e) => e.write_avro(out),
         }
     }
 
