@@ -1,5 +1,8 @@
 //! Encode and decode throughput of the Confluent-framed Avro codec, per event kind, on the
-//! frozen sample of each kind's latest schema version. Run with `make bench-codec`.
+//! frozen sample of each kind's latest schema version, plus a RouteDecided over 21 candidates
+//! (the gateway's largest event). `encode` is the direct writer the codec uses,
+//! `encode_reference` the generic `Value` + `GenericDatumWriter` path it replaced, measured in
+//! the same run. Run with `make bench-codec`.
 
 #![expect(
     clippy::panic,
@@ -7,7 +10,7 @@
 )]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use switchyard_events::{Codec, EventKind};
+use switchyard_events::{Candidate, Codec, Event, EventKind, ModelName};
 
 fn sample_bytes(kind: EventKind) -> Vec<u8> {
     let path = format!(
@@ -29,15 +32,7 @@ fn bench_codec(c: &mut Criterion) {
         let event = codec
             .decode(&bytes)
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-        let mut buf = Vec::with_capacity(bytes.len() * 2);
-        group.bench_function(BenchmarkId::new("encode", kind.name()), |b| {
-            b.iter(|| {
-                buf.clear();
-                codec
-                    .encode_into(std::hint::black_box(&event), &mut buf)
-                    .unwrap_or_else(|e| panic!("{e}"));
-            });
-        });
+        bench_encode(&mut group, &codec, kind.name(), &event);
         group.bench_function(BenchmarkId::new("decode", kind.name()), |b| {
             b.iter(|| {
                 codec
@@ -46,7 +41,62 @@ fn bench_codec(c: &mut Criterion) {
             });
         });
     }
+    // The gateway's largest event: a decision over 21 candidates (~6 KB).
+    let bytes = sample_bytes(EventKind::RouteDecided);
+    if let Ok(Event::RouteDecided(mut decided)) = codec.decode(&bytes) {
+        let template = decided
+            .candidates
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("the RouteDecided sample has no candidate"));
+        decided.candidates = (0..21)
+            .map(|i| Candidate {
+                model: ModelName::new(format!("provider-{i}/model-name-{i}")),
+                ..template.clone()
+            })
+            .collect();
+        let event = Event::RouteDecided(decided);
+        bench_encode(&mut group, &codec, "RouteDecided/21-candidates", &event);
+        let framed = codec.encode(&event).unwrap_or_else(|e| panic!("{e}"));
+        group.bench_function(
+            BenchmarkId::new("decode", "RouteDecided/21-candidates"),
+            |b| {
+                b.iter(|| {
+                    codec
+                        .decode(std::hint::black_box(&framed))
+                        .unwrap_or_else(|e| panic!("{e}"))
+                });
+            },
+        );
+    }
     group.finish();
+}
+
+/// Benches the direct writer (`encode`) and the generic `Value` path (`encode_reference`) on
+/// the same event, one after the other in the same run.
+fn bench_encode(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    codec: &Codec,
+    name: &str,
+    event: &Event,
+) {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    group.bench_function(BenchmarkId::new("encode", name), |b| {
+        b.iter(|| {
+            buf.clear();
+            codec
+                .encode_into(std::hint::black_box(event), &mut buf)
+                .unwrap_or_else(|e| panic!("{e}"));
+        });
+    });
+    group.bench_function(BenchmarkId::new("encode_reference", name), |b| {
+        b.iter(|| {
+            buf.clear();
+            codec
+                .encode_reference(std::hint::black_box(event), &mut buf)
+                .unwrap_or_else(|e| panic!("{e}"));
+        });
+    });
 }
 
 criterion_group!(benches, bench_codec);
