@@ -7,8 +7,11 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::canonical_fast;
-use crate::event::{Constraints, ConstraintsChanged, RequestFeatures, RouteDecided, ScoreWeights};
+use crate::binary_payload::{self, Binary};
+use crate::canonical_fast::{self, Jcs};
+use crate::event::{
+    Constraints, ConstraintsChanged, PayloadFormat, RequestFeatures, RouteDecided, ScoreWeights,
+};
 use crate::ids::RouteName;
 
 /// Returns the RFC 8785 (JCS) serialisation of a JSON value: object members sorted by key, no
@@ -325,35 +328,52 @@ impl RouteDecided {
         ])
     }
 
-    /// Returns the bytes the Ed25519 `signature` covers: the canonical JSON (JCS) of the
+    /// Returns the v1 signing payload ([`PayloadFormat::V1`]): the canonical JSON (JCS) of the
     /// decision's JSON form (the Avro record as plain JSON: unions unwrapped, enums as symbols,
-    /// timestamps as integers; the envelope included) without `signature`, without every
-    /// top-level member that holds its field's schema default, and with every member whose value
-    /// is `null`, `[]` or `{}` removed at any depth. Old decisions therefore keep their payload
-    /// when a later version adds a field with a default, and a field that differs from its
-    /// default is always covered.
+    /// timestamps as integers; the envelope included) without `signature` and
+    /// `signature_proof`, without every top-level member that holds its field's schema default,
+    /// and with every member whose value is `null`, `[]` or `{}` removed at any depth. Old
+    /// decisions therefore keep their payload when a later version adds a field with a default,
+    /// and a field that differs from its default is always covered.
     ///
     /// Written directly from the fields, without building a JSON tree; byte for byte the same as
     /// [`RouteDecided::signing_payload_reference`], which spells the definition out. Never fails
     /// today; the `Result` keeps the signature of the reference.
     pub fn signing_payload(&self) -> Result<Vec<u8>, serde_json::Error> {
-        Ok(canonical_fast::signing_payload(self))
+        Ok(canonical_fast::signing_payload::<Jcs>(self))
     }
 
     /// Writes [`RouteDecided::signing_payload`] into `out`, replacing its content: the same
     /// bytes, into a buffer a signer reuses for every trace of a batch.
     pub fn write_signing_payload(&self, out: &mut Vec<u8>) {
-        out.clear();
-        canonical_fast::write_signing_payload(self, out);
+        self.write_signing_payload_as(PayloadFormat::V1, out);
     }
 
-    /// The definition of [`RouteDecided::signing_payload`], executable: the decision's serde
-    /// JSON value, `signature` and top-level defaults removed, pruned, serialised as JCS. Slow
-    /// (a `Value` tree and its re-serialisation); kept for tests, which check that the fast
-    /// writer agrees with it on arbitrary decisions.
-    #[doc(hidden)]
-    pub fn signing_payload_reference(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut json = serde_json::to_value(self)?;
+    /// Returns the signing payload in a format: v1 is [`RouteDecided::signing_payload`]; v2 has
+    /// the same members (the same pruning, the same order), typed and length-prefixed: one tag
+    /// byte per value, integers and floats as 8 bytes big-endian (a float's IEEE-754 bits),
+    /// strings, arrays and objects prefixed with their u32 big-endian byte length or count.
+    /// Byte for byte the same as [`RouteDecided::signing_payload_v2_reference`].
+    pub fn signing_payload_as(&self, format: PayloadFormat) -> Vec<u8> {
+        match format {
+            PayloadFormat::V1 => canonical_fast::signing_payload::<Jcs>(self),
+            PayloadFormat::V2 => canonical_fast::signing_payload::<Binary>(self),
+        }
+    }
+
+    /// Writes [`RouteDecided::signing_payload_as`] into `out`, replacing its content.
+    pub fn write_signing_payload_as(&self, format: PayloadFormat, out: &mut Vec<u8>) {
+        out.clear();
+        match format {
+            PayloadFormat::V1 => canonical_fast::write_signing_payload::<Jcs>(self, out),
+            PayloadFormat::V2 => canonical_fast::write_signing_payload::<Binary>(self, out),
+        }
+    }
+
+    /// The members a signing payload covers, as a JSON tree: `json` (the decision's JSON form)
+    /// without `signature`, `signature_proof` and the top-level members at their schema
+    /// default, pruned.
+    fn signed_members(mut json: Value) -> Result<Value, serde_json::Error> {
         if let Value::Object(map) = &mut json {
             map.remove("signature");
             map.remove("signature_proof");
@@ -363,8 +383,32 @@ impl RouteDecided {
                 }
             }
         }
-        let pruned = prune(json).unwrap_or(Value::Object(Map::new()));
-        Ok(canonical_json_reference(&pruned).into_bytes())
+        Ok(prune(json).unwrap_or(Value::Object(Map::new())))
+    }
+
+    /// The definition of [`RouteDecided::signing_payload`], executable: the decision's serde
+    /// JSON value, `signature` and top-level defaults removed, pruned, serialised as JCS. Slow
+    /// (a `Value` tree and its re-serialisation); kept for tests, which check that the fast
+    /// writer agrees with it on arbitrary decisions.
+    #[doc(hidden)]
+    pub fn signing_payload_reference(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let members = Self::signed_members(serde_json::to_value(self)?)?;
+        Ok(canonical_json_reference(&members).into_bytes())
+    }
+
+    /// The definition of the v2 payload, executable, the way a verifier in another language
+    /// computes it: the decision's JSON text (as `GET /v1/decisions/{id}` serves it) parsed
+    /// back, reduced to its signed members as for v1, encoded in binary with the type the JSON
+    /// text gives each number (written with `.` or an exponent: a float; otherwise an
+    /// integer). Kept for tests, which check that the fast writer agrees with it.
+    #[doc(hidden)]
+    pub fn signing_payload_v2_reference(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let json: Value = serde_json::from_str(&serde_json::to_string(self)?)?;
+        let members = Self::signed_members(json)?;
+        let mut out = Vec::new();
+        binary_payload::write_value(&mut out, &members)
+            .map_err(|e| <serde_json::Error as serde::ser::Error>::custom(e.to_string()))?;
+        Ok(out)
     }
 }
 

@@ -8,6 +8,8 @@
 //! so byte order), and every struct is destructured with all its fields named, so a field added
 //! to one of them later does not compile until it is written here too.
 
+use std::marker::PhantomData;
+
 use serde_json::Value;
 use serde_json::ser::{CompactFormatter, Formatter as _};
 
@@ -398,44 +400,158 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// An object being written: members are added in JCS order by the caller, and members whose
-/// value is `null`, `[]` or `{}` are left out, as the reference prunes them.
-struct Obj<'a> {
-    out: &'a mut Vec<u8>,
-    empty: bool,
+/// How a signing payload is encoded. The walk over a decision's fields
+/// ([`write_signing_payload`]: which members, in which order, what is pruned) is shared by both
+/// payload formats; an encoding decides only how each value is written: [`Jcs`] (v1, canonical
+/// JSON) or [`Binary`] (v2, typed and length-prefixed). Every function appends to `out`.
+pub(crate) trait Encoding {
+    /// Whether map keys are ordered by UTF-16 code units (JCS) rather than by UTF-8 bytes (a
+    /// `BTreeMap`'s order).
+    const UTF16_KEY_ORDER: bool;
+    /// Starts an object.
+    fn open_object(out: &mut Vec<u8>);
+    /// Ends the object started at `start` (where [`Encoding::open_object`] began writing), which
+    /// has `count` members.
+    fn close_object(out: &mut Vec<u8>, start: usize, count: u32);
+    /// Writes a member's name: a field name, ASCII with nothing to escape. `first`: the
+    /// object's first member.
+    fn field(out: &mut Vec<u8>, first: bool, name: &'static str);
+    /// Writes a member's name that is data (a map key).
+    fn map_key(out: &mut Vec<u8>, first: bool, key: &str);
+    /// Starts an array of `count` items.
+    fn open_array(out: &mut Vec<u8>, count: u32);
+    /// Goes before each item of an array. `first`: the array's first item.
+    fn item(out: &mut Vec<u8>, first: bool);
+    /// Ends an array.
+    fn close_array(out: &mut Vec<u8>);
+    /// Writes a string.
+    fn string(out: &mut Vec<u8>, value: &str);
+    /// Writes an integer.
+    fn int(out: &mut Vec<u8>, value: i64);
+    /// Writes a finite double.
+    fn float(out: &mut Vec<u8>, value: f64);
+    /// Writes a boolean.
+    fn bool(out: &mut Vec<u8>, value: bool);
+    /// Writes `null`.
+    fn null(out: &mut Vec<u8>);
 }
 
-impl<'a> Obj<'a> {
-    fn open(out: &'a mut Vec<u8>) -> Self {
+/// Signing payload v1: canonical JSON (RFC 8785).
+pub(crate) struct Jcs;
+
+impl Encoding for Jcs {
+    const UTF16_KEY_ORDER: bool = true;
+
+    #[inline(always)]
+    fn open_object(out: &mut Vec<u8>) {
         out.push(b'{');
-        Obj { out, empty: true }
+    }
+
+    #[inline(always)]
+    fn close_object(out: &mut Vec<u8>, _start: usize, _count: u32) {
+        out.push(b'}');
+    }
+
+    /// Writes `"name":`, inlined so that each name is copied with its length known.
+    #[inline(always)]
+    fn field(out: &mut Vec<u8>, first: bool, name: &'static str) {
+        if !first {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    }
+
+    fn map_key(out: &mut Vec<u8>, first: bool, key: &str) {
+        if !first {
+            out.push(b',');
+        }
+        write_str(out, key);
+        out.push(b':');
+    }
+
+    #[inline(always)]
+    fn open_array(out: &mut Vec<u8>, _count: u32) {
+        out.push(b'[');
+    }
+
+    #[inline(always)]
+    fn item(out: &mut Vec<u8>, first: bool) {
+        if !first {
+            out.push(b',');
+        }
+    }
+
+    #[inline(always)]
+    fn close_array(out: &mut Vec<u8>) {
+        out.push(b']');
+    }
+
+    #[inline(always)]
+    fn string(out: &mut Vec<u8>, value: &str) {
+        write_str(out, value);
+    }
+
+    #[inline(always)]
+    fn int(out: &mut Vec<u8>, value: i64) {
+        write_i64(out, value);
+    }
+
+    #[inline(always)]
+    fn float(out: &mut Vec<u8>, value: f64) {
+        write_f64(out, value);
+    }
+
+    #[inline(always)]
+    fn bool(out: &mut Vec<u8>, value: bool) {
+        out.extend_from_slice(if value { b"true" } else { b"false" });
+    }
+
+    fn null(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// An object being written: members are added in key order by the caller, and members whose
+/// value is `null`, `[]` or `{}` are left out, as the reference prunes them.
+struct Obj<'a, E: Encoding> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+    count: u32,
+    encoding: PhantomData<E>,
+}
+
+impl<'a, E: Encoding> Obj<'a, E> {
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        let start = out.len();
+        E::open_object(out);
+        Obj {
+            out,
+            start,
+            count: 0,
+            encoding: PhantomData,
+        }
     }
 
     /// Closes the object; returns `false`, without closing, when it has no member.
     fn close(self) -> bool {
-        if !self.empty {
-            self.out.push(b'}');
+        if self.count > 0 {
+            E::close_object(self.out, self.start, self.count);
         }
-        !self.empty
+        self.count > 0
     }
 
-    /// Writes `"key":` for a field name (ASCII with nothing to escape). Inlined so that each
-    /// name is copied with its length known.
     #[inline(always)]
     fn key(&mut self, key: &'static str) {
-        if !self.empty {
-            self.out.push(b',');
-        }
-        self.empty = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
+        E::field(self.out, self.count == 0, key);
+        self.count += 1;
     }
 
     #[inline(always)]
     fn str(&mut self, key: &'static str, value: &str) {
         self.key(key);
-        write_str(self.out, value);
+        E::string(self.out, value);
     }
 
     #[inline(always)]
@@ -448,7 +564,7 @@ impl<'a> Obj<'a> {
     #[inline(always)]
     fn int(&mut self, key: &'static str, value: impl Into<i64>) {
         self.key(key);
-        write_i64(self.out, value.into());
+        E::int(self.out, value.into());
     }
 
     fn opt_int<T: Into<i64>>(&mut self, key: &'static str, value: Option<T>) {
@@ -462,7 +578,7 @@ impl<'a> Obj<'a> {
     fn num(&mut self, key: &'static str, value: f64) {
         if value.is_finite() {
             self.key(key);
-            write_f64(self.out, value);
+            E::float(self.out, value);
         }
     }
 
@@ -476,20 +592,19 @@ impl<'a> Obj<'a> {
     #[inline(always)]
     fn bool(&mut self, key: &'static str, value: bool) {
         self.key(key);
-        self.out
-            .extend_from_slice(if value { b"true" } else { b"false" });
+        E::bool(self.out, value);
     }
 
     /// A nested object, left out when all its members were pruned.
-    fn object(&mut self, key: &'static str, members: impl FnOnce(&mut Obj<'_>)) {
+    fn object(&mut self, key: &'static str, members: impl FnOnce(&mut Obj<'_, E>)) {
         let mark = self.out.len();
-        let was_empty = self.empty;
+        let count = self.count;
         self.key(key);
         let mut inner = Obj::open(self.out);
         members(&mut inner);
         if !inner.close() {
             self.out.truncate(mark);
-            self.empty = was_empty;
+            self.count = count;
         }
     }
 
@@ -499,14 +614,12 @@ impl<'a> Obj<'a> {
             return;
         }
         self.key(key);
-        self.out.push(b'[');
+        E::open_array(self.out, u32::try_from(items.len()).unwrap_or(u32::MAX));
         for (i, value) in items.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
+            E::item(self.out, i == 0);
             item(self.out, value);
         }
-        self.out.push(b']');
+        E::close_array(self.out);
     }
 
     /// An array of objects; an item whose members were all pruned is `null`.
@@ -514,7 +627,7 @@ impl<'a> Obj<'a> {
         &mut self,
         key: &'static str,
         items: &[T],
-        members: impl Fn(&mut Obj<'_>, &T),
+        members: impl Fn(&mut Obj<'_, E>, &T),
     ) {
         self.array(key, items, |out, value| {
             let mark = out.len();
@@ -522,9 +635,16 @@ impl<'a> Obj<'a> {
             members(&mut inner, value);
             if !inner.close() {
                 out.truncate(mark);
-                out.extend_from_slice(b"null");
+                E::null(out);
             }
         });
+    }
+
+    /// A map entry: the key is data.
+    fn map_entry(&mut self, key: &str, value: i64) {
+        E::map_key(self.out, self.count == 0, key);
+        self.count += 1;
+        E::int(self.out, value);
     }
 }
 
@@ -535,7 +655,7 @@ fn needs_utf16_sort<'k>(mut keys: impl Iterator<Item = &'k String>) -> bool {
     keys.any(|k| k.bytes().any(|b| b >= 0xEE))
 }
 
-fn write_envelope(o: &mut Obj<'_>, envelope: &Envelope) {
+fn write_envelope<E: Encoding>(o: &mut Obj<'_, E>, envelope: &Envelope) {
     let Envelope {
         event_id,
         org,
@@ -554,7 +674,7 @@ fn write_envelope(o: &mut Obj<'_>, envelope: &Envelope) {
     o.str("trace_id", trace_id.as_str());
 }
 
-fn write_candidate(o: &mut Obj<'_>, candidate: &Candidate) {
+fn write_candidate<E: Encoding>(o: &mut Obj<'_, E>, candidate: &Candidate) {
     let Candidate {
         model,
         score,
@@ -573,7 +693,7 @@ fn write_candidate(o: &mut Obj<'_>, candidate: &Candidate) {
     o.opt_num("success", *success);
 }
 
-fn write_check(o: &mut Obj<'_>, check: &ConstraintCheck) {
+fn write_check<E: Encoding>(o: &mut Obj<'_, E>, check: &ConstraintCheck) {
     let ConstraintCheck {
         name,
         passed,
@@ -588,7 +708,7 @@ fn write_check(o: &mut Obj<'_>, check: &ConstraintCheck) {
     o.bool("passed", *passed);
 }
 
-fn write_evidence(o: &mut Obj<'_>, evidence: &Evidence) {
+fn write_evidence<E: Encoding>(o: &mut Obj<'_, E>, evidence: &Evidence) {
     let Evidence {
         samples,
         score_gap,
@@ -596,7 +716,7 @@ fn write_evidence(o: &mut Obj<'_>, evidence: &Evidence) {
         regressions,
     } = evidence;
     o.object("regressions", |o| {
-        if needs_utf16_sort(regressions.keys()) {
+        if E::UTF16_KEY_ORDER && needs_utf16_sort(regressions.keys()) {
             let mut sorted: Vec<(&String, &i64)> = regressions.iter().collect();
             sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             for (label, count) in sorted {
@@ -613,20 +733,7 @@ fn write_evidence(o: &mut Obj<'_>, evidence: &Evidence) {
     o.opt_num("variance", *variance);
 }
 
-impl Obj<'_> {
-    /// A map entry: the key is data, so it is escaped.
-    fn map_entry(&mut self, key: &str, value: i64) {
-        if !self.empty {
-            self.out.push(b',');
-        }
-        self.empty = false;
-        write_str(self.out, key);
-        self.out.push(b':');
-        write_i64(self.out, value);
-    }
-}
-
-fn write_features(o: &mut Obj<'_>, features: &RequestFeatures) {
+fn write_features<E: Encoding>(o: &mut Obj<'_, E>, features: &RequestFeatures) {
     let RequestFeatures {
         input_tokens,
         max_output_tokens,
@@ -643,7 +750,7 @@ fn write_features(o: &mut Obj<'_>, features: &RequestFeatures) {
     o.bool("vision", *vision);
 }
 
-fn write_pin(o: &mut Obj<'_>, pin: &PinInfo) {
+fn write_pin<E: Encoding>(o: &mut Obj<'_, E>, pin: &PinInfo) {
     let PinInfo {
         model,
         reason,
@@ -654,7 +761,7 @@ fn write_pin(o: &mut Obj<'_>, pin: &PinInfo) {
     o.str("reason", reason.as_str());
 }
 
-fn write_score_weights(o: &mut Obj<'_>, weights: &ScoreWeights) {
+fn write_score_weights<E: Encoding>(o: &mut Obj<'_, E>, weights: &ScoreWeights) {
     let ScoreWeights {
         success,
         feedback,
@@ -665,7 +772,7 @@ fn write_score_weights(o: &mut Obj<'_>, weights: &ScoreWeights) {
     o.num("success", *success);
 }
 
-fn write_signal(o: &mut Obj<'_>, signal: &SignalContribution) {
+fn write_signal<E: Encoding>(o: &mut Obj<'_, E>, signal: &SignalContribution) {
     let SignalContribution {
         source,
         weight,
@@ -680,15 +787,17 @@ fn write_signal(o: &mut Obj<'_>, signal: &SignalContribution) {
     o.num("weight", *weight);
 }
 
-/// Returns the signing payload of a decision (see [`RouteDecided::signing_payload`]).
-pub(crate) fn signing_payload(decision: &RouteDecided) -> Vec<u8> {
+/// Returns the signing payload of a decision in an encoding (see
+/// [`RouteDecided::signing_payload`]).
+pub(crate) fn signing_payload<E: Encoding>(decision: &RouteDecided) -> Vec<u8> {
     let mut out = Vec::new();
-    write_signing_payload(decision, &mut out);
+    write_signing_payload::<E>(decision, &mut out);
     out
 }
 
-/// Appends the signing payload of a decision to `out`.
-pub(crate) fn write_signing_payload(decision: &RouteDecided, out: &mut Vec<u8>) {
+/// Appends the signing payload of a decision to `out`, in an encoding: the members and their
+/// order are the same in every encoding (JCS order: every name is ASCII, so UTF-8 byte order).
+pub(crate) fn write_signing_payload<E: Encoding>(decision: &RouteDecided, out: &mut Vec<u8>) {
     // Every field named: a new field is a compile error here until it is written (or, like
     // `signature` and `signature_proof`, deliberately left out).
     let RouteDecided {
@@ -734,7 +843,8 @@ pub(crate) fn write_signing_payload(decision: &RouteDecided, out: &mut Vec<u8>) 
         + 128 * (signals.len() + constraints.len())
         + 32 * (unpriced_models.len() + evidence.regressions.len());
     out.reserve(capacity);
-    let mut o = Obj::open(out);
+    let start = out.len();
+    let mut o = Obj::<E>::open(out);
     o.str("baseline_model", baseline_model.as_str());
     o.opt_int("canary_bucket", *canary_bucket);
     o.opt_int("canary_percent", canary_percent.map(i32::from));
@@ -781,9 +891,9 @@ pub(crate) fn write_signing_payload(decision: &RouteDecided, out: &mut Vec<u8>) 
     o.object_array("signals", signals, write_signal);
     o.str("signing_key_id", signing_key_id);
     o.array("unpriced_models", unpriced_models, |out, model| {
-        write_str(out, model.as_str());
+        E::string(out, model.as_str());
     });
     if !o.close() {
-        out.push(b'}');
+        E::close_object(out, start, 0);
     }
 }

@@ -407,7 +407,7 @@ impl Default for ScoreWeights {
     }
 }
 
-/// The router decided which model serves a request (topic `decisions`, schema v4), with the full
+/// The router decided which model serves a request (topic `decisions`, schema v5), with the full
 /// trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteDecided {
@@ -492,7 +492,7 @@ pub struct RouteDecided {
 /// A decision's place in a signed batch: the leaf index, the batch size and the RFC 9162
 /// inclusion proof that links the decision's canonical form to the batch root the `signature`
 /// covers. See `switchyard_router::sign` for the exact construction.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignatureProof {
     /// The decision's leaf, 0-based.
     pub leaf_index: i64,
@@ -500,6 +500,60 @@ pub struct SignatureProof {
     pub tree_size: i64,
     /// Sibling hashes from the leaf up (lowercase hex SHA-256).
     pub path: Vec<String>,
+    /// The [`PayloadFormat`] the leaf hashes, as its number: 1 (canonical JSON) or 2 (binary);
+    /// 1 for proofs written before it existed (added in v5).
+    #[serde(default = "PayloadFormat::v1_number")]
+    pub payload_format: i32,
+}
+
+impl Default for SignatureProof {
+    fn default() -> Self {
+        Self {
+            leaf_index: 0,
+            tree_size: 0,
+            path: Vec::new(),
+            payload_format: PayloadFormat::V1.number(),
+        }
+    }
+}
+
+/// Which bytes of a decision its signature covers (see [`RouteDecided::signing_payload_as`]).
+/// A signed batch names its format in its signed context, so a signature over one format never
+/// verifies as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadFormat {
+    /// v1: canonical JSON (RFC 8785). Every trace without a `signature_proof`, and every proof
+    /// without `payload_format`.
+    V1,
+    /// v2: the same members, typed and length-prefixed binary: what traces are signed with
+    /// since schema v5.
+    V2,
+}
+
+impl PayloadFormat {
+    /// The format new traces are signed with.
+    pub const CURRENT: Self = Self::V2;
+
+    /// Returns the format's number (`payload_format` in a proof).
+    pub fn number(self) -> i32 {
+        match self {
+            Self::V1 => 1,
+            Self::V2 => 2,
+        }
+    }
+
+    /// Returns the format a number names, `None` for one this code does not know.
+    pub fn from_number(number: i32) -> Option<Self> {
+        match number {
+            1 => Some(Self::V1),
+            2 => Some(Self::V2),
+            _ => None,
+        }
+    }
+
+    fn v1_number() -> i32 {
+        Self::V1.number()
+    }
 }
 
 impl RouteDecided {
@@ -1007,7 +1061,7 @@ macro_rules! events {
 events! {
     RequestReceived => { topic: Requests, latest: 2, snake: "request_received" },
     ResponseCompleted => { topic: Responses, latest: 2, snake: "response_completed" },
-    RouteDecided => { topic: Decisions, latest: 4, snake: "route_decided" },
+    RouteDecided => { topic: Decisions, latest: 5, snake: "route_decided" },
     FeedbackSubmitted => { topic: Feedback, latest: 3, snake: "feedback_submitted" },
     JudgeScored => { topic: JudgeScores, latest: 1, snake: "judge_scored" },
     RoutePinned => { topic: Pins, latest: 1, snake: "route_pinned" },

@@ -16,7 +16,8 @@
 //!   feedback [`normalize`]ation;
 //! - the canonical JSON used by the constraints hash chain
 //!   ([`ConstraintsChanged::compute_hash`]) and by decision signatures
-//!   ([`RouteDecided::signing_payload`]);
+//!   ([`RouteDecided::signing_payload`]), and the binary signing payload v2 that decisions are
+//!   signed with since schema v5 ([`RouteDecided::signing_payload_as`]);
 //! - the closed [`Topic`] set.
 //!
 //! Producers: the gateway (requests, decisions, responses), feedback ingestion, the judge, the
@@ -29,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod avro_write;
+mod binary_payload;
 mod canonical;
 mod canonical_fast;
 pub mod codec;
@@ -44,11 +46,11 @@ pub use codec::{Codec, CodecError, HEADER_LEN, MAGIC_BYTE, SchemaResolver};
 pub use event::{
     ApiKeyCreated, ApiKeyRevoked, Attempt, Candidate, ConstraintCheck, Constraints,
     ConstraintsChanged, Envelope, Event, EventKind, Evidence, FeedbackSource, FeedbackSubmitted,
-    JudgeOutcome, JudgeScored, KeyHash, KeyHashError, KeyUsageReported, ModelStats, PinInfo,
-    PinReason, RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted, ResponseStatus,
-    RouteConfigured, RouteDecided, RouteEntry, RouteMode, RoutePinned, RouteUnpinned,
-    RoutingTableUpdated, ScoreWeights, SignalContribution, SignatureProof, SourceStats, Target,
-    UnknownEventKind, Usage,
+    JudgeOutcome, JudgeScored, KeyHash, KeyHashError, KeyUsageReported, ModelStats, PayloadFormat,
+    PinInfo, PinReason, RequestFeatures, RequestReceived, RequestedModel, ResponseCompleted,
+    ResponseStatus, RouteConfigured, RouteDecided, RouteEntry, RouteMode, RoutePinned,
+    RouteUnpinned, RoutingTableUpdated, ScoreWeights, SignalContribution, SignatureProof,
+    SourceStats, Target, UnknownEventKind, Usage,
 };
 pub use ids::{
     ApiKeyId, DecisionId, EventId, EventIdError, FeedbackId, JudgementId, ModelName, OrgId,

@@ -48,6 +48,7 @@ const SOURCES: &[Source] = sources![
     (RouteDecided, 2, "avro/route_decided/RouteDecided.v2.avsc"),
     (RouteDecided, 3, "avro/route_decided/RouteDecided.v3.avsc"),
     (RouteDecided, 4, "avro/route_decided/RouteDecided.v4.avsc"),
+    (RouteDecided, 5, "avro/route_decided/RouteDecided.v5.avsc"),
     (
         FeedbackSubmitted,
         1,

@@ -764,7 +764,8 @@ avro_record!(
 avro_record!(SignatureProof {
     leaf_index,
     tree_size,
-    path
+    path,
+    payload_format
 });
 
 /// Returns the `target` union of a feedback event: `[RequestTarget, SessionTarget]`. A pair

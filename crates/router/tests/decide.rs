@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use switchyard_events::{Constraints, PinReason, RouteMode};
+use switchyard_events::{Constraints, PayloadFormat, PinReason, RouteMode};
 use switchyard_providers::{ModelInfo, Needs};
 use switchyard_router::{
     Context, ModelStats, Outcome, Pin, Prior, Priors, ReasonCode, Request, RoutePolicy, RouteStats,
@@ -804,15 +804,45 @@ fn each_trace_of_a_signed_batch_verifies_alone() {
 
     let (signer, _) = DecisionSigner::generate().expect("key");
     let key = signer.public_key().clone();
-    for n in [1, 2, 3, 7, 8, 13] {
+    for (n, format) in [1, 2, 3, 7, 8, 13]
+        .into_iter()
+        .flat_map(|n| [(n, PayloadFormat::V1), (n, PayloadFormat::V2)])
+    {
         let mut batch = traces(n);
-        signer.sign_batch(batch.iter_mut()).expect("signs");
+        if format == PayloadFormat::CURRENT {
+            signer.sign_batch(batch.iter_mut()).expect("signs");
+        } else {
+            let mut signing = signer.batch_as(format);
+            for t in batch.iter_mut() {
+                signing.add(t);
+            }
+            signing.finish().expect("signs");
+        }
         let signature = &batch[0].signature;
         for (i, t) in batch.iter().enumerate() {
             assert_eq!(&t.signature, signature, "one signature per batch");
             let proof = t.signature_proof.as_ref().expect("proof");
             assert_eq!((proof.leaf_index, proof.tree_size), (i as i64, n as i64));
+            assert_eq!(proof.payload_format, format.number());
             key.verify(t).expect("verifies");
+
+            // The format is part of what is signed: read as the other format, or as one this
+            // verifier does not know, the trace fails.
+            let mut reformatted = t.clone();
+            if let Some(p) = reformatted.signature_proof.as_mut() {
+                p.payload_format = 3 - p.payload_format;
+            }
+            assert!(
+                key.verify(&reformatted).is_err(),
+                "size {n}, {format:?}: verified as the other format"
+            );
+            if let Some(p) = reformatted.signature_proof.as_mut() {
+                p.payload_format = 3;
+            }
+            assert!(matches!(
+                key.verify(&reformatted),
+                Err(switchyard_router::SignError::UnknownFormat(3))
+            ));
 
             let mut changed = t.clone();
             changed.served_model = switchyard_events::ModelName::new("p/forged");
@@ -849,6 +879,49 @@ fn each_trace_of_a_signed_batch_verifies_alone() {
     legacy.signing_key_id = key.key_id.clone();
     legacy.signature = signer.sign_bytes(&legacy.signing_payload().expect("payload"));
     key.verify(&legacy).expect("a v2 trace still verifies");
+}
+
+/// Traces signed by the code before payload v2 existed (schemas/samples/route_decided/
+/// signed-payload-v1.json: schema v1 and v2 decisions signed directly, v3 and v4 decisions in a
+/// batch of three and a batch of one, all over the v1 payload and the v1 batch context, with
+/// proofs that have no `payload_format`) verify; changed, they do not.
+#[test]
+fn traces_signed_before_payload_v2_still_verify() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/samples/route_decided/signed-payload-v1.json"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("JSON");
+    assert!(
+        !doc.to_string().contains("payload_format"),
+        "written before the field existed"
+    );
+    let key = switchyard_router::PublicKey::from_jwk(&doc["keys"][0]).expect("key");
+    let traces: Vec<switchyard_events::RouteDecided> =
+        serde_json::from_value(doc["traces"].clone()).expect("traces");
+    assert_eq!(traces.len(), 6);
+    for (i, t) in traces.iter().enumerate() {
+        key.verify(t)
+            .unwrap_or_else(|e| panic!("trace {i} no longer verifies: {e}"));
+        if let Some(proof) = &t.signature_proof {
+            assert_eq!(proof.payload_format, 1, "an old proof reads as format 1");
+        }
+        let mut changed = t.clone();
+        changed.seed += 1;
+        assert!(
+            key.verify(&changed).is_err(),
+            "trace {i}: a changed trace fails"
+        );
+        // Claiming the v2 format for an old proof fails too.
+        if changed.signature_proof.is_some() {
+            let mut claimed = t.clone();
+            if let Some(p) = claimed.signature_proof.as_mut() {
+                p.payload_format = 2;
+            }
+            assert!(key.verify(&claimed).is_err(), "trace {i}: read as v2");
+        }
+    }
 }
 
 /// A batch signed in steps (`batch`, `add` per trace, `finish`: how the benchmark times each

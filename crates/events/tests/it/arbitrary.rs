@@ -268,12 +268,12 @@ prop_compose! {
         explanation in (text(), text()),
         shadow_model in option::of(model()),
         canary_percent in option::of(percent()),
-        // With the v3 proof (and v4's pool version): one more flat parameter overflows a debug
-        // test thread's stack.
+        // With the v3 proof (v5's payload format in it, and v4's pool version): one more flat
+        // parameter overflows a debug test thread's stack.
         signature in (
             text(),
             text(),
-            option::of((any::<i64>(), any::<i64>(), vec(text(), 0..3))),
+            option::of((any::<i64>(), any::<i64>(), vec(text(), 0..3), any::<i32>())),
             option::of(any::<i64>()),
         ),
         // The fields added in v2, as one tuple: a flat parameter list this long nests the
@@ -331,10 +331,13 @@ prop_compose! {
             unpriced_models,
             mirrored,
             canary_bucket,
-            signature_proof: signature.2.map(|(leaf_index, tree_size, path)| SignatureProof {
-                leaf_index,
-                tree_size,
-                path,
+            signature_proof: signature.2.map(|(leaf_index, tree_size, path, payload_format)| {
+                SignatureProof {
+                    leaf_index,
+                    tree_size,
+                    path,
+                    payload_format,
+                }
             }),
             pool_version: signature.3,
         }

@@ -279,6 +279,10 @@ fn a_decision_without_a_pool_signs_like_its_v3_reading() -> Result<()> {
     };
     let pooled = decision.signing_payload()?;
     decision.pool_version = None;
+    // A v3 decision's proof is of the v1 payload (v5 added `payload_format`).
+    if let Some(proof) = decision.signature_proof.as_mut() {
+        proof.payload_format = 1;
+    }
     let codec = Codec::new()?;
     let Event::RouteDecided(through_v3) =
         codec.decode(&codec.encode_as_version(&decision.clone().into(), 3)?)?

@@ -39,7 +39,17 @@ fn as_seen_through(event: &Event, version: u32) -> Event {
             e.signature_proof = None;
             e.pool_version = None;
         }
-        Event::RouteDecided(e) if version < 4 => e.pool_version = None,
+        Event::RouteDecided(e) if version < 4 => {
+            e.pool_version = None;
+            if let Some(proof) = &mut e.signature_proof {
+                proof.payload_format = 1;
+            }
+        }
+        Event::RouteDecided(e) if version < 5 => {
+            if let Some(proof) = &mut e.signature_proof {
+                proof.payload_format = 1;
+            }
+        }
         Event::ApiKeyCreated(e) if version < 2 => {
             e.requests_per_minute = None;
             e.tokens_per_minute = None;

@@ -172,6 +172,7 @@ pub fn sample(kind: EventKind) -> Result<Event> {
                     "5f0a3c1e9d2b4a6f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817".into(),
                     "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e".into(),
                 ],
+                payload_format: 2,
             }),
             pool_version: Some(38),
         }

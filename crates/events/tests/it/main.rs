@@ -10,6 +10,7 @@ mod fixtures;
 mod samples;
 mod schemas;
 mod signing;
+mod signing_v2;
 
 use std::path::PathBuf;
 
