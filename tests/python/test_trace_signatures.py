@@ -1,6 +1,8 @@
 """Decision traces verify with an independent implementation: Python's `cryptography` Ed25519,
 `hashlib` SHA-256 and the RFC 9162 inclusion-proof algorithm, following schemas/README.md
 ("The decision signature") and docs/routing.md ("Verifying a trace") only, no Switchyard code.
+Both signing payloads: v2 (binary, what the gateway signs new traces with) and v1 (canonical
+JSON), on traces signed before v2 existed (schemas/samples/route_decided/signed-payload-v1.json).
 
 Traces are signed in batches by the publisher; concurrent requests put several traces in one
 batch, so multi-leaf proofs are exercised too (the Rust tests cover every tree size)."""
@@ -10,6 +12,8 @@ import concurrent.futures
 import copy
 import hashlib
 import json
+import pathlib
+import struct
 import time
 import urllib.request
 
@@ -18,7 +22,10 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-BATCH_CONTEXT = b"switchyard decision batch v1\x00"
+# The batch context names the payload format the leaves hash: b"switchyard decision batch v1\0".
+BATCH_CONTEXTS = {1: b"switchyard decision batch v1\x00", 2: b"switchyard decision batch v2\x00"}
+
+SIGNED_V1 = pathlib.Path(__file__).resolve().parents[2] / "schemas/samples/route_decided/signed-payload-v1.json"
 
 # Top-level members left out of the payload when they hold their schema default.
 SIGNING_DEFAULTS = {
@@ -99,14 +106,48 @@ def prune(value):
     return value
 
 
-def canonical_payload(trace):
+def binary(value):
+    """Signing payload v2's encoding of a JSON value: one tag byte, then the content."""
+    if value is None:
+        return b"\x00"
+    if value is False:
+        return b"\x01"
+    if value is True:
+        return b"\x02"
+    if isinstance(value, int):
+        return b"\x03" + value.to_bytes(8, "big", signed=True)
+    if isinstance(value, float):
+        return b"\x04" + struct.pack(">d", value)
+    if isinstance(value, str):
+        b = value.encode("utf-8")
+        return b"\x05" + len(b).to_bytes(4, "big") + b
+    if isinstance(value, list):
+        return b"\x06" + len(value).to_bytes(4, "big") + b"".join(binary(v) for v in value)
+    out = [b"\x07", len(value).to_bytes(4, "big")]
+    for k in sorted(value, key=lambda k: k.encode("utf-8")):
+        kb = k.encode("utf-8")
+        out += [len(kb).to_bytes(4, "big"), kb, binary(value[k])]
+    return b"".join(out)
+
+
+def signed_members(trace):
+    """The trace without signature, signature_proof and top-level defaults, pruned."""
     t = copy.deepcopy(trace)
     t.pop("signature", None)
     t.pop("signature_proof", None)
     for field, default in SIGNING_DEFAULTS.items():
         if field in t and t[field] == default:
             del t[field]
-    return jcs(prune(t) or {}).encode("utf-8")
+    return prune(t) or {}
+
+
+def canonical_payload(trace, payload_format=1):
+    members = signed_members(trace)
+    if payload_format == 1:
+        return jcs(members).encode("utf-8")
+    if payload_format == 2:
+        return binary(members)
+    raise ValueError(f"unknown signing payload format {payload_format}")
 
 
 def root_from_proof(index, size, leaf, path):
@@ -130,14 +171,16 @@ def root_from_proof(index, size, leaf, path):
 
 
 def verify(key, trace):
-    payload = canonical_payload(trace)
     proof = trace.get("signature_proof")
-    if proof is None:
-        message = payload
+    if proof is None:  # schema v1/v2: the v1 payload itself
+        message = canonical_payload(trace, 1)
     else:
-        leaf = hashlib.sha256(b"\x00" + payload).digest()
+        fmt = proof.get("payload_format", 1)
+        if fmt not in BATCH_CONTEXTS:
+            raise ValueError(f"unknown signing payload format {fmt}")
+        leaf = hashlib.sha256(b"\x00" + canonical_payload(trace, fmt)).digest()
         root = root_from_proof(proof["leaf_index"], proof["tree_size"], leaf, proof["path"])
-        message = BATCH_CONTEXT + proof["tree_size"].to_bytes(8, "big") + root
+        message = BATCH_CONTEXTS[fmt] + proof["tree_size"].to_bytes(8, "big") + root
     key.verify(base64.b64decode(trace["signature"]), message)
 
 
@@ -193,8 +236,15 @@ def test_traces_verify_with_an_independent_implementation(gateway):
     for trace in traces:
         proof = trace["signature_proof"]
         assert proof is not None, "the publisher signs every trace with a batch proof"
+        assert proof["payload_format"] == 2, "new traces are signed over payload v2"
         sizes.append(proof["tree_size"])
         verify(keys[trace["signing_key_id"]], trace)
+
+        # The format is signed too: the same trace read as v1 fails.
+        as_v1 = copy.deepcopy(trace)
+        as_v1["signature_proof"]["payload_format"] = 1
+        with pytest.raises(InvalidSignature):
+            verify(keys[trace["signing_key_id"]], as_v1)
 
         # Any change to the trace, or to its proof, fails.
         changed = copy.deepcopy(trace)
@@ -220,4 +270,41 @@ def test_a_dry_run_trace_verifies(gateway):
     with urllib.request.urlopen(req, timeout=10) as r:
         trace = json.load(r)["decision"]
     assert trace["signature_proof"]["tree_size"] == 1
+    assert trace["signature_proof"]["payload_format"] == 2
     verify(key, trace)
+
+
+def test_traces_signed_over_payload_v1_still_verify():
+    """v1-v4 traces signed by the code before payload v2 (v1/v2 without a proof, v3/v4 in a
+    batch of three and one of one, proofs without payload_format) verify; changed, they fail."""
+    doc = json.loads(SIGNED_V1.read_text())
+    jwk = doc["keys"][0]
+    key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk["x"] + "=="))
+    traces = doc["traces"]
+    assert len(traces) == 6
+    assert sum(t.get("signature_proof") is None for t in traces) == 2
+    for trace in traces:
+        assert "payload_format" not in (trace.get("signature_proof") or {})
+        verify(key, trace)
+        changed = copy.deepcopy(trace)
+        changed["seed"] += 1
+        with pytest.raises(InvalidSignature):
+            verify(key, changed)
+        if trace.get("signature_proof") is not None:
+            as_v2 = copy.deepcopy(trace)
+            as_v2["signature_proof"]["payload_format"] = 2
+            with pytest.raises(InvalidSignature):
+                verify(key, as_v2)
+
+
+def test_binary_payload_types_numbers_by_their_json_form():
+    """json.loads gives an int for 3 and a float for 3.0 or 3e0: the trace's JSON writes every
+    float member with a '.' or an exponent, and v2 encodes the two differently."""
+    assert binary(json.loads("3")) == b"\x03" + (3).to_bytes(8, "big")
+    assert binary(json.loads("3.0")) == b"\x04" + struct.pack(">d", 3.0)
+    assert binary(json.loads("-0.0")) == b"\x04\x80" + bytes(7)
+    assert binary(json.loads('{"b":1,"a":[true,null,"é"]}')) == (
+        b"\x07\x00\x00\x00\x02"
+        + b"\x00\x00\x00\x01a" + b"\x06\x00\x00\x00\x03\x02\x00\x05\x00\x00\x00\x02\xc3\xa9"
+        + b"\x00\x00\x00\x01b" + b"\x03" + (1).to_bytes(8, "big")
+    )

@@ -23,8 +23,8 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchyard_events::{
-    Constraints, DecisionId, Envelope, EventId, OrgId, PartitionKey, RequestId, RouteDecided,
-    Timestamp, TraceId,
+    Constraints, DecisionId, Envelope, EventId, OrgId, PartitionKey, PayloadFormat, RequestId,
+    RouteDecided, Timestamp, TraceId,
 };
 use switchyard_providers::{Catalog, ModelInfo, Needs};
 use switchyard_router::explain::Lang;
@@ -283,8 +283,9 @@ fn bench(c: &mut Criterion) {
     let mut signed = trace(&f, needs);
     f.signer.sign(&mut signed).expect("signs");
     println!(
-        "signing payload of the benchmark's trace: {} bytes",
-        signed.signing_payload().expect("payload").len()
+        "signing payload of the benchmark's trace: v1 {} bytes, v2 {} bytes",
+        signed.signing_payload().expect("payload").len(),
+        signed.signing_payload_as(PayloadFormat::V2).len()
     );
 
     c.bench_function("decide_20_candidates", |b| {
@@ -303,6 +304,19 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(switchyard_router::sign::leaf_hash(
                 &trace.signing_payload().expect("payload"),
+            ))
+        });
+    });
+    // Signing payload v2 (what traces are signed with since schema v5); the two above are v1.
+    c.bench_function("signing_payload_v2_only", |b| {
+        let trace = trace(&f, needs);
+        b.iter(|| black_box(trace.signing_payload_as(PayloadFormat::V2).len()));
+    });
+    c.bench_function("payload_v2_and_leaf_hash", |b| {
+        let trace = trace(&f, needs);
+        b.iter(|| {
+            black_box(switchyard_router::sign::leaf_hash(
+                &trace.signing_payload_as(PayloadFormat::V2),
             ))
         });
     });
