@@ -1,8 +1,9 @@
 //! Encode and decode throughput of the Confluent-framed Avro codec, per event kind, on the
 //! frozen sample of each kind's latest schema version, plus a RouteDecided over 21 candidates
-//! (the gateway's largest event). `encode` is the direct writer the codec uses,
-//! `encode_reference` the generic `Value` + `GenericDatumWriter` path it replaced, measured in
-//! the same run. Run with `make bench-codec`.
+//! (the gateway's largest event). `encode`/`decode` are the direct writer and reader the codec
+//! uses, `encode_reference`/`decode_reference` the generic `Value` paths they replaced (apache-avro's
+//! `GenericDatumWriter`/`GenericDatumReader`), measured in the same run. Run with
+//! `make bench-codec`.
 
 #![expect(
     clippy::panic,
@@ -33,13 +34,7 @@ fn bench_codec(c: &mut Criterion) {
             .decode(&bytes)
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         bench_encode(&mut group, &codec, kind.name(), &event);
-        group.bench_function(BenchmarkId::new("decode", kind.name()), |b| {
-            b.iter(|| {
-                codec
-                    .decode(std::hint::black_box(&bytes))
-                    .unwrap_or_else(|e| panic!("{e}"))
-            });
-        });
+        bench_decode(&mut group, &codec, kind.name(), &bytes);
     }
     // The gateway's largest event: a decision over 21 candidates (~6 KB).
     let bytes = sample_bytes(EventKind::RouteDecided);
@@ -58,16 +53,7 @@ fn bench_codec(c: &mut Criterion) {
         let event = Event::RouteDecided(decided);
         bench_encode(&mut group, &codec, "RouteDecided/21-candidates", &event);
         let framed = codec.encode(&event).unwrap_or_else(|e| panic!("{e}"));
-        group.bench_function(
-            BenchmarkId::new("decode", "RouteDecided/21-candidates"),
-            |b| {
-                b.iter(|| {
-                    codec
-                        .decode(std::hint::black_box(&framed))
-                        .unwrap_or_else(|e| panic!("{e}"))
-                });
-            },
-        );
+        bench_decode(&mut group, &codec, "RouteDecided/21-candidates", &framed);
     }
     group.finish();
 }
@@ -95,6 +81,30 @@ fn bench_encode(
             codec
                 .encode_reference(std::hint::black_box(event), &mut buf)
                 .unwrap_or_else(|e| panic!("{e}"));
+        });
+    });
+}
+
+/// Benches `decode` (the direct reader for a latest-version record) and `decode_reference`
+/// (apache-avro's `GenericDatumReader` into a `Value`, then converted) on the same bytes.
+fn bench_decode(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    codec: &Codec,
+    name: &str,
+    bytes: &[u8],
+) {
+    group.bench_function(BenchmarkId::new("decode", name), |b| {
+        b.iter(|| {
+            codec
+                .decode(std::hint::black_box(bytes))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+    });
+    group.bench_function(BenchmarkId::new("decode_reference", name), |b| {
+        b.iter(|| {
+            codec
+                .decode_reference(std::hint::black_box(bytes))
+                .unwrap_or_else(|e| panic!("{e}"))
         });
     });
 }

@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+mod avro_read;
 mod avro_write;
 mod binary_payload;
 mod canonical;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use apache_avro::types::Value;
 
+use crate::avro_read::{AvroReader, ReadAvro, Reject};
 use crate::avro_write::{WriteAvro, write_branch, write_int, write_str, write_symbol};
 
 use crate::event::{
@@ -273,6 +274,12 @@ macro_rules! string_newtype {
                 write_str(out, self.as_str());
             }
         }
+        impl ReadAvro for $ty {
+            #[inline]
+            fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+                String::read_avro(r).map(<$ty>::from)
+            }
+        }
     )+};
 }
 
@@ -306,6 +313,12 @@ impl WriteAvro for EventId {
     }
 }
 
+impl ReadAvro for EventId {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        r.str()?.parse().map_err(|_| Reject)
+    }
+}
+
 impl FromAvro for EventId {
     fn from_avro(value: Value) -> Result<Self, WireError> {
         String::from_avro(value)?
@@ -323,6 +336,12 @@ impl ToAvro for KeyHash {
 impl WriteAvro for KeyHash {
     fn write_avro(&self, out: &mut Vec<u8>) {
         write_str(out, self.as_str());
+    }
+}
+
+impl ReadAvro for KeyHash {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        KeyHash::try_from(String::read_avro(r)?).map_err(|_| Reject)
     }
 }
 
@@ -351,6 +370,12 @@ macro_rules! f64_newtype {
                 self.get().write_avro(out);
             }
         }
+        impl ReadAvro for $ty {
+            #[inline]
+            fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+                <$ty>::new(f64::read_avro(r)?).map_err(|_| Reject)
+            }
+        }
     )+};
 }
 
@@ -373,6 +398,12 @@ macro_rules! int_newtype {
             #[inline]
             fn write_avro(&self, out: &mut Vec<u8>) {
                 write_int(out, i32::from(self.get()));
+            }
+        }
+        impl ReadAvro for $ty {
+            #[inline]
+            fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+                <$ty>::try_from(r.int()?).map_err(|_| Reject)
             }
         }
     )+};
@@ -407,6 +438,12 @@ macro_rules! symbol_enum_wire {
                 write_symbol(out, <$ty>::ALL, self);
             }
         }
+        impl ReadAvro for $ty {
+            #[inline]
+            fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+                r.symbol(<$ty>::ALL)
+            }
+        }
     )+};
 }
 
@@ -428,6 +465,12 @@ impl ToAvro for RawScale {
 impl WriteAvro for RawScale {
     fn write_avro(&self, out: &mut Vec<u8>) {
         write_symbol(out, &RawScale::ALL, self);
+    }
+}
+
+impl ReadAvro for RawScale {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        r.symbol(&RawScale::ALL)
     }
 }
 
@@ -512,6 +555,14 @@ macro_rules! avro_record {
         impl WriteAvro for $ty {
             fn write_avro(&self, out: &mut Vec<u8>) {
                 $(self.$field.write_avro(out);)+
+            }
+        }
+        impl ReadAvro for $ty {
+            fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+                // Struct expression fields are evaluated in the order written: schema order.
+                let decoded = $ty { $($field: ReadAvro::read_avro(r)?),+ };
+                $($check(&decoded).map_err(|_| Reject)?;)?
+                Ok(decoded)
             }
         }
     };
@@ -606,6 +657,43 @@ impl WriteAvro for ResponseCompleted {
         self.error_code.write_avro(out);
         self.completion_text.write_avro(out);
         self.shadow.write_avro(out);
+    }
+}
+
+impl ReadAvro for ResponseCompleted {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        let envelope = ReadAvro::read_avro(r)?;
+        let request_id = ReadAvro::read_avro(r)?;
+        let decision_id = ReadAvro::read_avro(r)?;
+        let session_id = ReadAvro::read_avro(r)?;
+        let served_model = ReadAvro::read_avro(r)?;
+        let provider = ReadAvro::read_avro(r)?;
+        let status = ReadAvro::read_avro(r)?;
+        let finish_reason = ReadAvro::read_avro(r)?;
+        let usage = ReadAvro::read_avro(r)?;
+        let cost_usd: Option<Usd> = ReadAvro::read_avro(r)?;
+        let price_known = bool::read_avro(r)?;
+        if price_known != cost_usd.is_some() {
+            return Err(Reject);
+        }
+        Ok(ResponseCompleted {
+            envelope,
+            request_id,
+            decision_id,
+            session_id,
+            served_model,
+            provider,
+            status,
+            finish_reason,
+            usage,
+            cost_usd,
+            latency_ms: ReadAvro::read_avro(r)?,
+            ttft_ms: ReadAvro::read_avro(r)?,
+            attempts: ReadAvro::read_avro(r)?,
+            error_code: ReadAvro::read_avro(r)?,
+            completion_text: ReadAvro::read_avro(r)?,
+            shadow: ReadAvro::read_avro(r)?,
+        })
     }
 }
 
@@ -883,6 +971,51 @@ impl WriteAvro for FeedbackSubmitted {
     }
 }
 
+impl ReadAvro for FeedbackSubmitted {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        let envelope = ReadAvro::read_avro(r)?;
+        let feedback_id = ReadAvro::read_avro(r)?;
+        let target = match r.branch()? {
+            0 => Target::Request {
+                request_id: ReadAvro::read_avro(r)?,
+            },
+            1 => Target::Session {
+                session_id: ReadAvro::read_avro(r)?,
+            },
+            _ => return Err(Reject),
+        };
+        let source = ReadAvro::read_avro(r)?;
+        let raw_score = ReadAvro::read_avro(r)?;
+        let raw_scale = ReadAvro::read_avro(r)?;
+        let normalized_score = ReadAvro::read_avro(r)?;
+        let idempotency_key = ReadAvro::read_avro(r)?;
+        let comment = ReadAvro::read_avro(r)?;
+        let derived_from = ReadAvro::read_avro(r)?;
+        let route = ReadAvro::read_avro(r)?;
+        let model = ReadAvro::read_avro(r)?;
+        let labels = ReadAvro::read_avro(r)?;
+        let pair: Option<PairTarget> = ReadAvro::read_avro(r)?;
+        Ok(FeedbackSubmitted {
+            envelope,
+            feedback_id,
+            target: match pair {
+                Some(PairTarget { route, model }) => Target::Pair { route, model },
+                None => target,
+            },
+            source,
+            raw_score,
+            raw_scale,
+            normalized_score,
+            idempotency_key,
+            comment,
+            derived_from,
+            route,
+            model,
+            labels,
+        })
+    }
+}
+
 impl FromAvro for FeedbackSubmitted {
     fn from_avro(value: Value) -> Result<Self, WireError> {
         let mut fields = Fields::new(value)?;
@@ -977,6 +1110,43 @@ impl WriteAvro for JudgeScored {
             }
         }
         self.cost_usd.write_avro(out);
+    }
+}
+
+impl ReadAvro for JudgeScored {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        let envelope = ReadAvro::read_avro(r)?;
+        let judgement_id = ReadAvro::read_avro(r)?;
+        let request_id = ReadAvro::read_avro(r)?;
+        let decision_id = ReadAvro::read_avro(r)?;
+        let route = ReadAvro::read_avro(r)?;
+        let model = ReadAvro::read_avro(r)?;
+        let judge_model = ReadAvro::read_avro(r)?;
+        let outcome = r.symbol(&JUDGE_OUTCOME_SYMBOLS)?;
+        let score: Option<UnitScore> = ReadAvro::read_avro(r)?;
+        let rubric_version = ReadAvro::read_avro(r)?;
+        let attempts = ReadAvro::read_avro(r)?;
+        let failure_reason: Option<String> = ReadAvro::read_avro(r)?;
+        let outcome = match (outcome, score) {
+            ("scored", Some(score)) => JudgeOutcome::Scored { score },
+            ("scored", None) => return Err(Reject),
+            _ => JudgeOutcome::Failed {
+                reason: failure_reason,
+            },
+        };
+        Ok(JudgeScored {
+            envelope,
+            judgement_id,
+            request_id,
+            decision_id,
+            route,
+            model,
+            judge_model,
+            outcome,
+            rubric_version,
+            attempts,
+            cost_usd: ReadAvro::read_avro(r)?,
+        })
     }
 }
 
@@ -1078,6 +1248,26 @@ impl WriteAvro for Constraints {
         self.min_confidence.write_avro(out);
         self.min_samples.write_avro(out);
         self.rollback_threshold.write_avro(out);
+    }
+}
+
+impl ReadAvro for Constraints {
+    fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
+        let finite = |value: Option<f64>| match value {
+            Some(v) if !v.is_finite() => Err(Reject),
+            other => Ok(other),
+        };
+        Ok(Constraints {
+            max_regression: finite(ReadAvro::read_avro(r)?)?,
+            min_quality: finite(ReadAvro::read_avro(r)?)?,
+            max_error_rate: finite(ReadAvro::read_avro(r)?)?,
+            max_cost_increase: finite(ReadAvro::read_avro(r)?)?,
+            max_cost_per_request: finite(ReadAvro::read_avro(r)?)?,
+            max_p95_latency_ms: ReadAvro::read_avro(r)?,
+            min_confidence: finite(ReadAvro::read_avro(r)?)?,
+            min_samples: ReadAvro::read_avro(r)?,
+            rollback_threshold: ReadAvro::read_avro(r)?,
+        })
     }
 }
 
@@ -1236,6 +1426,28 @@ impl Event {
             Event::RouteConfigured(e) => e.write_avro(out),
             Event::KeyUsageReported(e) => e.write_avro(out),
         }
+    }
+
+    /// Returns the event of `kind` read straight from an Avro body written with that kind's
+    /// latest schema, or [`Reject`] (bytes left over included) to let the generic path decide.
+    pub(crate) fn read_avro_body(kind: EventKind, body: &[u8]) -> Result<Event, Reject> {
+        let r = &mut AvroReader::new(body);
+        let event = match kind {
+            EventKind::RequestReceived => Event::RequestReceived(ReadAvro::read_avro(r)?),
+            EventKind::ResponseCompleted => Event::ResponseCompleted(ReadAvro::read_avro(r)?),
+            EventKind::RouteDecided => Event::RouteDecided(ReadAvro::read_avro(r)?),
+            EventKind::FeedbackSubmitted => Event::FeedbackSubmitted(ReadAvro::read_avro(r)?),
+            EventKind::JudgeScored => Event::JudgeScored(ReadAvro::read_avro(r)?),
+            EventKind::RoutePinned => Event::RoutePinned(ReadAvro::read_avro(r)?),
+            EventKind::RouteUnpinned => Event::RouteUnpinned(ReadAvro::read_avro(r)?),
+            EventKind::ConstraintsChanged => Event::ConstraintsChanged(ReadAvro::read_avro(r)?),
+            EventKind::RoutingTableUpdated => Event::RoutingTableUpdated(ReadAvro::read_avro(r)?),
+            EventKind::ApiKeyCreated => Event::ApiKeyCreated(ReadAvro::read_avro(r)?),
+            EventKind::ApiKeyRevoked => Event::ApiKeyRevoked(ReadAvro::read_avro(r)?),
+            EventKind::RouteConfigured => Event::RouteConfigured(ReadAvro::read_avro(r)?),
+            EventKind::KeyUsageReported => Event::KeyUsageReported(ReadAvro::read_avro(r)?),
+        };
+        if r.is_empty() { Ok(event) } else { Err(Reject) }
     }
 
     /// Returns the event of `kind` from an Avro value resolved to that kind's latest schema.

@@ -5,6 +5,7 @@ mod avro_json;
 mod chain;
 mod codec;
 mod compatibility;
+mod direct_reader;
 mod direct_writer;
 mod fixtures;
 mod samples;
