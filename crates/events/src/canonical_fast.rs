@@ -2,11 +2,16 @@
 //! `serde_json::Value` tree: the string and number primitives, and the signing payload of a
 //! [`RouteDecided`], which every routing decision computes before it is signed.
 //!
+//! The payload's field walk ([`write_signing_payload`]: which members, in which order, what is
+//! pruned) is written once, over an [`Encoding`]: [`Jcs`] gives payload v1, canonical JSON;
+//! `binary_payload::Binary` gives payload v2, the same members typed and length-prefixed.
+//!
 //! The writer must produce exactly the bytes of `RouteDecided::signing_payload_reference` (the
-//! `Value`-based definition in `canonical.rs`); a property test over arbitrary decisions checks
-//! it. The member order below is the JCS order (UTF-16 code units; every field name is ASCII,
-//! so byte order), and every struct is destructured with all its fields named, so a field added
-//! to one of them later does not compile until it is written here too.
+//! `Value`-based definition in `canonical.rs`; for v2 `signing_payload_v2_reference`); property
+//! tests over arbitrary decisions check both. The member order below is the JCS order (UTF-16
+//! code units; every field name is ASCII, so byte order, which is v2's order too), and every
+//! struct is destructured with all its fields named, so a field added to one of them later does
+//! not compile until it is written here too.
 
 use std::marker::PhantomData;
 
