@@ -75,6 +75,14 @@ fn bench_encode(
                 .unwrap_or_else(|e| panic!("{e}"));
         });
     });
+    // What a publisher does: a fresh, owned record per event.
+    group.bench_function(BenchmarkId::new("encode_owned", name), |b| {
+        b.iter(|| {
+            codec
+                .encode(std::hint::black_box(event))
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+    });
     group.bench_function(BenchmarkId::new("encode_reference", name), |b| {
         b.iter(|| {
             buf.clear();
