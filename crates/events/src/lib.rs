@@ -7,8 +7,9 @@
 //! - the domain types of every event and the closed [`Event`] enum, with the [`Envelope`]
 //!   (event id, org, event time, trace id, partition key) every event carries;
 //! - the [`Codec`]: Confluent-framed Avro (`0x00`, 4-byte big-endian schema id, Avro binary),
-//!   encoding with the latest schema of each event and decoding any published version by Avro
-//!   schema resolution;
+//!   encoding with the latest schema of each event (written straight from the types) and
+//!   decoding any published version (the latest read straight into the types, older ones by Avro
+//!   schema resolution);
 //! - the compiled-in [`SchemaSet`]: the `.avsc` files under `schemas/avro/` are the source of
 //!   truth, `schemas/manifest.json` fixes the schema id of every version (used when no schema
 //!   registry is configured);
