@@ -1,6 +1,7 @@
 //! What a processor sees ([`Input`]) and what it emits ([`Output`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use switchyard_events::{Event, EventId, Timestamp, Topic};
 use switchyard_log::Header;
@@ -11,8 +12,9 @@ use switchyard_log::Header;
 /// replay computes the same state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
-    /// The decoded event.
-    pub event: Event,
+    /// The decoded event (shared with the other processors of the process that read it:
+    /// [`crate::SharedDecodes`]).
+    pub event: Arc<Event>,
     /// The topic it was read from.
     pub topic: Topic,
     /// The partition it was read from.

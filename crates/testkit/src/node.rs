@@ -70,6 +70,7 @@ impl ProcessorNode {
             codec: Codec::new()?,
             metrics: self.metrics.clone(),
             clock: Arc::new(ManualClock::at_micros(self.clock_micros)),
+            decodes: switchyard_processor::SharedDecodes::default(),
         })
     }
 

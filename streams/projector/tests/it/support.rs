@@ -328,7 +328,7 @@ impl Harness {
         let offset = *next;
         *next += 1;
         Input {
-            event: event.clone(),
+            event: std::sync::Arc::new(event.clone()),
             topic,
             partition,
             offset,
