@@ -307,19 +307,31 @@ fn bench(c: &mut Criterion) {
             ))
         });
     });
-    // Signing payload v2 (what traces are signed with since schema v5); the two above are v1.
+    // Signing payload v2 (what traces are signed with since schema v5); the two above are v1,
+    // each into a new buffer. These write into one reused buffer, as `sign::Batch::add` does,
+    // and pass it through `black_box`, so that no store can be optimized away; the last is v1
+    // the same way, for the comparison.
     c.bench_function("signing_payload_v2_only", |b| {
         let trace = trace(&f, needs);
-        b.iter(|| black_box(trace.signing_payload_as(PayloadFormat::V2).len()));
-    });
-    c.bench_function("payload_v2_and_leaf_hash", |b| {
-        let trace = trace(&f, needs);
+        let mut payload = Vec::new();
         b.iter(|| {
-            black_box(switchyard_router::sign::leaf_hash(
-                &trace.signing_payload_as(PayloadFormat::V2),
-            ))
+            trace.write_signing_payload_as(PayloadFormat::V2, &mut payload);
+            black_box(&payload);
         });
     });
+    for (name, format) in [
+        ("payload_v2_and_leaf_hash", PayloadFormat::V2),
+        ("payload_v1_and_leaf_hash_reused_buffer", PayloadFormat::V1),
+    ] {
+        c.bench_function(name, |b| {
+            let trace = trace(&f, needs);
+            let mut payload = Vec::new();
+            b.iter(|| {
+                trace.write_signing_payload_as(format, &mut payload);
+                black_box(switchyard_router::sign::leaf_hash(black_box(&payload)))
+            });
+        });
+    }
     for batch in [1usize, 64] {
         c.bench_function(&format!("sign_batch_of_{batch}_per_trace"), |b| {
             let traces: Vec<RouteDecided> = (0..batch).map(|_| trace(&f, needs)).collect();
