@@ -260,8 +260,6 @@ pub struct RawServer {
     pub processor_threads: u64,
     /// How long a processor's short batch waits for more records, in milliseconds.
     pub processor_linger_ms: u64,
-    /// Decoded input events the stream processors of one process share; 0 = none.
-    pub processor_shared_decodes: u64,
 }
 
 /// `[log]` as written.

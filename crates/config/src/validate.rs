@@ -121,8 +121,6 @@ pub struct ServerConfig {
     pub processor_threads: usize,
     /// How long a stream processor's short batch waits for more records before it is folded.
     pub processor_linger: Duration,
-    /// How many decoded input events the stream processors of one process share (0: none).
-    pub processor_shared_decodes: usize,
 }
 
 /// `[log]`: the event log backend and its knobs.
@@ -449,14 +447,6 @@ impl RawServer {
                 self.processor_linger_ms,
                 0..=10_000,
             )?),
-            processor_shared_decodes: to_usize(
-                "server.processor_shared_decodes",
-                in_range(
-                    "server.processor_shared_decodes",
-                    self.processor_shared_decodes,
-                    0..=1_000_000,
-                )?,
-            )?,
         })
     }
 }

@@ -55,7 +55,7 @@ impl<S: StateStore> Inline<S> {
         }
         let offset = self.offsets.entry((processor.group(), topic)).or_insert(0);
         let input = Input {
-            event: std::sync::Arc::new(event.clone()),
+            event: event.clone(),
             topic,
             partition: 0,
             offset: *offset,

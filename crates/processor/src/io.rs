@@ -1,7 +1,6 @@
 //! What a processor sees ([`Input`]) and what it emits ([`Output`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use switchyard_events::{Event, EventId, Timestamp, Topic};
 use switchyard_log::Header;
@@ -12,9 +11,8 @@ use switchyard_log::Header;
 /// replay computes the same state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
-    /// The decoded event (shared with the other processors of the process that read it:
-    /// [`crate::SharedDecodes`]).
-    pub event: Arc<Event>,
+    /// The decoded event.
+    pub event: Event,
     /// The topic it was read from.
     pub topic: Topic,
     /// The partition it was read from.

@@ -94,7 +94,6 @@
 //! retry a transient failure stops at once, leaving its input to the next run.
 
 pub mod dead_letter;
-mod decodes;
 mod error;
 pub mod expiry;
 mod inline;
@@ -104,7 +103,6 @@ mod state;
 
 use std::future::Future;
 
-pub use decodes::SharedDecodes;
 pub use error::{ErrorClass, ProcessError, RunError, require_nonempty};
 pub use inline::Inline;
 pub use io::{Input, Output};

@@ -5,7 +5,6 @@
 //! The steps of a batch, and why the order matters, are in the crate documentation.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_events::{Codec, Event, Timestamp, Topic};
@@ -16,7 +15,6 @@ use tracing::Instrument;
 
 use crate::Processor;
 use crate::dead_letter::{DeadLetter, DeadLetterKind, error_chain};
-use crate::decodes::SharedDecodes;
 use crate::error::{ErrorClass, ProcessError, RunError, log_is_transient};
 use crate::io::{Input, Output};
 use crate::state::StagedState;
@@ -34,9 +32,6 @@ pub struct ProcessorDeps<L, S> {
     pub metrics: Metrics,
     /// Wall-clock time for metrics only (event-time lag); never handed to the processor.
     pub clock: SharedClock,
-    /// Decoded inputs shared with the other processors of this process
-    /// ([`SharedDecodes::default`]: none).
-    pub decodes: SharedDecodes,
 }
 
 /// Tuning of the loop. [`ProcessorOptions::default`] suits every processor so far.
@@ -125,9 +120,6 @@ struct Processed {
     latest_event_time: Option<Timestamp>,
     /// The event time of every input folded into state (the end-to-end lag histogram).
     event_times: Vec<Timestamp>,
-    /// Inputs decoded by this processor, and inputs taken already decoded ([`SharedDecodes`]).
-    decoded: u64,
-    shared_decodes: u64,
 }
 
 /// Why processing a batch failed.
@@ -614,7 +606,6 @@ where
                 Duration::from_micros(u64::try_from(lag_micros).unwrap_or(0)),
             );
         }
-        metrics.record_decodes(group, processed.decoded, processed.shared_decodes);
         metrics.record_batch(group, started.elapsed());
         tracing::debug!(
             group,
@@ -634,30 +625,8 @@ where
         let mut applied: BTreeMap<Topic, u64> = BTreeMap::new();
         let mut latest_event_time: Option<Timestamp> = None;
         let mut event_times = Vec::new();
-        let mut shared_decodes = 0;
         for record in records {
-            let shared =
-                self.deps
-                    .decodes
-                    .get(record.topic, record.partition, record.offset, &record.value);
-            let decoded = match shared {
-                Some(event) => {
-                    shared_decodes += 1;
-                    Ok(event)
-                }
-                None => self.deps.codec.decode(&record.value).map(|event| {
-                    let event = Arc::new(event);
-                    self.deps.decodes.put(
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        &record.value,
-                        Arc::clone(&event),
-                    );
-                    event
-                }),
-            };
-            let event = match decoded {
+            let event = match self.deps.codec.decode(&record.value) {
                 Ok(event) => event,
                 // The schema registry could not be asked about the id: retry the batch rather
                 // than dead-letter an input that decodes once it answers.
@@ -743,8 +712,6 @@ where
             applied,
             latest_event_time,
             event_times,
-            decoded: records.len() as u64 - shared_decodes,
-            shared_decodes,
         })
     }
 

@@ -389,8 +389,6 @@ pub struct ProcessorMetrics {
     >,
     batch_duration: Family<ProcessorLabels, Histogram, Buckets>,
     event_lag: Family<ProcessorLabels, Histogram, Buckets>,
-    decodes: Family<ProcessorLabels, Counter>,
-    shared_decodes: Family<ProcessorLabels, Counter>,
 }
 
 impl ProcessorMetrics {
@@ -404,8 +402,6 @@ impl ProcessorMetrics {
             event_time_lag: Family::default(),
             batch_duration: Family::new_with_constructor(PROCESSOR_BATCH_SECONDS),
             event_lag: Family::new_with_constructor(PROCESSOR_EVENT_LAG_SECONDS),
-            decodes: Family::default(),
-            shared_decodes: Family::default(),
         };
         registry.register(
             "processor_records",
@@ -450,29 +446,7 @@ impl ProcessorMetrics {
             Unit::Seconds,
             metrics.batch_duration.clone(),
         );
-        registry.register(
-            "processor_decodes",
-            "Input records a processor decoded itself",
-            metrics.decodes.clone(),
-        );
-        registry.register(
-            "processor_shared_decodes",
-            "Input records a processor took already decoded by another processor of its process",
-            metrics.shared_decodes.clone(),
-        );
         metrics
-    }
-
-    /// Records how a batch's inputs were decoded: `decoded` by the processor itself, `shared`
-    /// taken from another processor of the process.
-    pub fn record_decodes(&self, group: &'static str, decoded: u64, shared: u64) {
-        let labels = ProcessorLabels { group };
-        if decoded > 0 {
-            self.decodes.get_or_create(&labels).inc_by(decoded);
-        }
-        if shared > 0 {
-            self.shared_decodes.get_or_create(&labels).inc_by(shared);
-        }
     }
 
     /// Records one applied batch: `records` input records of `topic` folded into state and

@@ -109,7 +109,7 @@ async fn staged_path(base: &Event, rows: usize, exports: &Path) -> Result<f64> {
                 offset: n as u64,
                 key: Vec::new(),
                 headers: Vec::new(),
-                event: std::sync::Arc::new(event),
+                event,
             };
             let mut out = Output::new(processor.group(), input.event_id());
             processor.process(&input, &mut state, &mut out).await?;

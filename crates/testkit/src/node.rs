@@ -70,7 +70,6 @@ impl ProcessorNode {
             codec: Codec::new()?,
             metrics: self.metrics.clone(),
             clock: Arc::new(ManualClock::at_micros(self.clock_micros)),
-            decodes: switchyard_processor::SharedDecodes::default(),
         })
     }
 

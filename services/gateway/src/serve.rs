@@ -213,15 +213,12 @@ pub async fn run(
     // background) when `serve` returns, after the supervisor has stopped every processor.
     let processor_threads = ProcessorThreads::start(serves_api, config.server.processor_threads)?;
     let on = processor_threads.handle();
-    // One cache for every processor of this process: a record decoded by one is decoded for all.
-    let decodes = switchyard_processor::SharedDecodes::new(config.server.processor_shared_decodes);
     let deps = || switchyard_processor::ProcessorDeps {
         log: log.clone(),
         store: store.clone(),
         codec: Codec::clone(&codec),
         metrics: metrics.clone(),
         clock: Arc::new(switchyard_runtime::SystemClock) as switchyard_runtime::SharedClock,
-        decodes: decodes.clone(),
     };
     if runs(StreamName::Decisions) {
         spawn_processor(

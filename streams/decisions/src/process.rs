@@ -71,7 +71,7 @@ impl Processor for DecisionsProcessor {
     ) -> Result<(), ProcessError> {
         let now = input.event_time().as_micros();
         sweep(state, now).await?;
-        match &*input.event {
+        match &input.event {
             Event::RouteDecided(decision) => on_decision(decision, state).await,
             Event::ResponseCompleted(response) => on_response(response, state, now).await,
             Event::FeedbackSubmitted(feedback) => on_feedback(feedback, state, now).await,

@@ -117,7 +117,7 @@ impl Processor for JudgeProcessor {
         out: &mut Output,
     ) -> Result<(), ProcessError> {
         sweep(input.event_time().as_micros(), state).await?;
-        match &*input.event {
+        match &input.event {
             Event::RequestReceived(request) => self.on_request(request, state, out).await,
             Event::ResponseCompleted(response) => self.on_response(response, state, out).await,
             // Other kinds never reach these topics; nothing to fold.

@@ -114,7 +114,7 @@ impl Processor for ProjectorProcessor {
         )
         .await?;
         let watermark = fold.advance_watermark(state, time).await?;
-        let publish = match &*input.event {
+        let publish = match &input.event {
             Event::RouteDecided(e) => fold.on_decision(state, e, watermark).await?,
             Event::ResponseCompleted(e) => fold.on_response(state, e, watermark).await?,
             Event::FeedbackSubmitted(e) => fold.on_feedback(state, e, watermark).await?,

@@ -170,7 +170,7 @@ impl Processor for SessionNpsProcessor {
         out: &mut Output,
     ) -> Result<(), ProcessError> {
         self.sweep(state, input.event_time().as_micros()).await?;
-        match &*input.event {
+        match &input.event {
             Event::RouteDecided(decision) => self.on_decision(input, decision, state, out).await,
             Event::FeedbackSubmitted(feedback) => {
                 self.on_feedback(input, feedback, state, out).await

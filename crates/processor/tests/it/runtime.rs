@@ -6,10 +6,7 @@ use anyhow::{Result, ensure};
 use switchyard_events::{Codec, Event, EventId};
 use switchyard_log::{EventLog, GroupId, Topic};
 use switchyard_processor::dead_letter::DeadLetterSource;
-use switchyard_processor::{
-    CrashPoint, CrashStep, ProcessorOptions, Regrouped, RunError, SharedDecodes,
-};
-use switchyard_store::StateStore;
+use switchyard_processor::{CrashPoint, CrashStep, ProcessorOptions, RunError};
 
 use crate::support::{Counter, GROUP, Node, PARTITIONS, options, request, spawn};
 
@@ -480,78 +477,6 @@ async fn a_short_batch_lingers_for_more_records() -> Result<()> {
     ensure!(
         at_once == 1,
         "without linger the first batch is the first input: {at_once}"
-    );
-    Ok(())
-}
-
-/// Two processors of one process sharing decoded inputs: the second one to read a record takes
-/// the event the first decoded, and both fold every input.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processors_of_one_process_decode_each_input_once() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let node = Node::open(dir.path())?;
-    node.publish((0..INPUTS).map(|i| request(i, &[]))).await?;
-    let decodes = SharedDecodes::new(1024);
-
-    let first = node.runtime_sharing(
-        Counter::default(),
-        options(6),
-        Codec::new()?,
-        decodes.clone(),
-    );
-    let (task, shutdown) = spawn(first);
-    node.wait_caught_up().await?;
-    shutdown.cancel();
-    task.await??;
-    ensure!(decodes.len() == INPUTS as usize, "kept {}", decodes.len());
-
-    // The second processor's group: its own checkpoints, its own state under that name.
-    let second_group = "counter-second";
-    let second = node.runtime_sharing(
-        Regrouped::new(Counter::default(), second_group.to_owned()),
-        options(6),
-        Codec::new()?,
-        decodes.clone(),
-    );
-    let (task, shutdown) = spawn(second);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut at = Vec::new();
-        for partition in 0..PARTITIONS {
-            at.push(
-                node.store
-                    .checkpoint(second_group, Topic::Requests, partition)
-                    .await?,
-            );
-        }
-        if at == node.ends().await? {
-            break;
-        }
-        ensure!(
-            tokio::time::Instant::now() < deadline,
-            "second processor stuck at {at:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    shutdown.cancel();
-    task.await??;
-
-    let metrics = node.metrics.encode();
-    for expected in [
-        format!("processor_decodes_total{{group=\"{GROUP}\"}} {INPUTS}"),
-        format!("processor_shared_decodes_total{{group=\"{second_group}\"}} {INPUTS}"),
-        format!("processor_records_total{{group=\"{second_group}\",topic=\"requests\"}} {INPUTS}"),
-    ] {
-        ensure!(
-            metrics.contains(&expected),
-            "missing `{expected}` in\n{metrics}"
-        );
-    }
-    ensure!(
-        !metrics.contains(&format!(
-            "processor_decodes_total{{group=\"{second_group}\"}}"
-        )),
-        "the second processor decoded inputs itself:\n{metrics}"
     );
     Ok(())
 }

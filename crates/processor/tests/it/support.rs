@@ -19,7 +19,7 @@ use switchyard_log::embedded::{EmbeddedLog, EmbeddedOptions};
 use switchyard_log::{EventLog, Record, Topic};
 use switchyard_processor::{
     Input, Output, ProcessError, Processor, ProcessorDeps, ProcessorOptions, ProcessorRuntime,
-    RunError, SharedDecodes, StagedState,
+    RunError, StagedState,
 };
 use switchyard_runtime::{CancellationToken, ManualClock, Metrics};
 use switchyard_store::{EmbeddedStore, StateStore, Table};
@@ -61,7 +61,7 @@ impl Processor for Counter {
         out: &mut Output,
     ) -> Result<(), ProcessError> {
         self.started.notify_one();
-        let Event::RequestReceived(request) = &*input.event else {
+        let Event::RequestReceived(request) = &input.event else {
             return Ok(());
         };
         if let Some(delay) = self.slow {
@@ -182,26 +182,14 @@ impl Node {
         options: ProcessorOptions,
         codec: Codec,
     ) -> ProcessorRuntime<Counter, EmbeddedLog, EmbeddedStore> {
-        self.runtime_sharing(counter, options, codec, SharedDecodes::default())
-    }
-
-    /// A runtime of any processor that shares decoded inputs through `decodes`.
-    pub fn runtime_sharing<P: Processor>(
-        &self,
-        processor: P,
-        options: ProcessorOptions,
-        codec: Codec,
-        decodes: SharedDecodes,
-    ) -> ProcessorRuntime<P, EmbeddedLog, EmbeddedStore> {
         ProcessorRuntime::new(
-            processor,
+            counter,
             ProcessorDeps {
                 log: self.log.clone(),
                 store: self.store.clone(),
                 codec,
                 metrics: self.metrics.clone(),
                 clock: Arc::new(ManualClock::at_micros(1_764_000_000_123_456 + 2_000_000)),
-                decodes,
             },
             options,
         )
@@ -295,8 +283,8 @@ impl Node {
 }
 
 /// Runs a runtime as a task; returns its handle and the token that stops it.
-pub fn spawn<P: Processor>(
-    runtime: ProcessorRuntime<P, EmbeddedLog, EmbeddedStore>,
+pub fn spawn(
+    runtime: ProcessorRuntime<Counter, EmbeddedLog, EmbeddedStore>,
 ) -> (
     tokio::task::JoinHandle<Result<(), RunError>>,
     CancellationToken,

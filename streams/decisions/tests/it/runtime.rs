@@ -116,7 +116,6 @@ async fn the_runtime_builds_the_same_records_as_the_fold_whatever_the_topic_orde
         codec,
         metrics: metrics.clone(),
         clock: Arc::new(ManualClock::at_micros(T0)),
-        decodes: switchyard_processor::SharedDecodes::default(),
     };
     let options = ProcessorOptions {
         batch_size: 5,

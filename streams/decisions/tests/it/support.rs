@@ -217,7 +217,7 @@ pub async fn fold(store: &EmbeddedStore, events: &[Event], batch_sizes: &[usize]
         let mut state = StagedState::new(store);
         for event in batch {
             let input = Input {
-                event: std::sync::Arc::new(event.clone()),
+                event: event.clone(),
                 topic: event.topic(),
                 partition: 0,
                 offset,

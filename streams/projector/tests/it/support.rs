@@ -328,7 +328,7 @@ impl Harness {
         let offset = *next;
         *next += 1;
         Input {
-            event: std::sync::Arc::new(event.clone()),
+            event: event.clone(),
             topic,
             partition,
             offset,

@@ -87,7 +87,7 @@ pub fn rating(org: &str, session: &str, label: &str, nps: u8, time: i64) -> Feed
 /// The input the runtime would hand the processor for `event`.
 pub fn input_of(event: &Event, offset: u64) -> Input {
     Input {
-        event: std::sync::Arc::new(event.clone()),
+        event: event.clone(),
         topic: event.topic(),
         partition: 0,
         offset,

@@ -144,7 +144,6 @@ async fn consume(log: &EmbeddedLog, store: &EmbeddedStore) -> Result<()> {
         codec: Codec::new()?,
         metrics: Metrics::new(),
         clock: Arc::new(ManualClock::at_micros(T0)),
-        decodes: switchyard_processor::SharedDecodes::default(),
     };
     let options = ProcessorOptions {
         batch_size: 4,

@@ -118,7 +118,7 @@ pub async fn fold(
     let mut state = StagedState::new(store);
     for (event, partition, offset) in events {
         let input = Input {
-            event: std::sync::Arc::new(event.clone()),
+            event: event.clone(),
             topic: event.topic(),
             partition: *partition,
             offset: *offset,
