@@ -6,8 +6,9 @@
 //! top of the batch's: when the record succeeds its writes join the batch, when it is poison
 //! they are dropped, so a dead-lettered record leaves no trace in state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -35,6 +36,11 @@ pub struct StagedState<'a, S> {
     batch: Layer,
     /// Writes of the record being processed.
     record: Layer,
+    /// Values read from the store during this batch. Only this processor writes its keys and
+    /// only when the batch is applied, so a key's stored value cannot change while the batch
+    /// runs: a key read by every record (a sweep cursor) costs one store read per batch.
+    /// Staged writes are looked up first, so they always win over a remembered read.
+    read: Mutex<HashMap<StagedKey, Staged>>,
 }
 
 impl<'a, S: StateStore> StagedState<'a, S> {
@@ -44,6 +50,7 @@ impl<'a, S: StateStore> StagedState<'a, S> {
             store,
             batch: Layer::new(),
             record: Layer::new(),
+            read: Mutex::new(HashMap::new()),
         }
     }
 
@@ -56,7 +63,21 @@ impl<'a, S: StateStore> StagedState<'a, S> {
         if let Some(staged) = self.batch.get(&staged_key) {
             return Ok(staged.clone());
         }
-        self.store.get(table, key).await
+        let remembered = self
+            .read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&staged_key)
+            .cloned();
+        if let Some(stored) = remembered {
+            return Ok(stored);
+        }
+        let stored = self.store.get(table, key).await?;
+        self.read
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(staged_key, stored.clone());
+        Ok(stored)
     }
 
     /// Stages `key` = `value` in `table`.

@@ -57,6 +57,43 @@ async fn reads_see_staged_writes_of_the_batch_and_the_record() -> Result<()> {
     Ok(())
 }
 
+/// A batch reads each stored key from the store once; staged writes still win over what it
+/// read, and a rolled-back record falls back to the stored value.
+#[tokio::test]
+async fn a_batch_reads_a_stored_key_once_and_staged_writes_still_win() -> Result<()> {
+    let store = store_with(&[("k", "stored")]).await?;
+    let mut state = StagedState::new(&store);
+    ensure!(state.get(T, b"k").await? == Some(b"stored".to_vec()));
+    ensure!(state.get(T, b"absent").await?.is_none());
+    // Behind the batch's back (only possible in a test: a processor's keys are its own).
+    let mut behind = WriteBatch::new();
+    behind.put(T, b"k".as_slice(), b"changed".as_slice());
+    behind.put(T, b"absent".as_slice(), b"now".as_slice());
+    store.apply(behind).await?;
+    ensure!(
+        state.get(T, b"k").await? == Some(b"stored".to_vec()),
+        "the second read went to the store"
+    );
+    ensure!(
+        state.get(T, b"absent").await?.is_none(),
+        "an absent key is remembered too"
+    );
+    state.put(T, b"k".as_slice(), b"record".as_slice());
+    ensure!(state.get(T, b"k").await? == Some(b"record".to_vec()));
+    state.rollback_record();
+    ensure!(state.get(T, b"k").await? == Some(b"stored".to_vec()));
+    state.delete(T, b"k".as_slice());
+    state.commit_record();
+    ensure!(
+        state.get(T, b"k").await?.is_none(),
+        "a committed delete hides the read"
+    );
+    // A new batch reads the store afresh.
+    let fresh = StagedState::new(&store);
+    ensure!(fresh.get(T, b"k").await? == Some(b"changed".to_vec()));
+    Ok(())
+}
+
 #[tokio::test]
 async fn scans_merge_staged_puts_and_deletes_in_key_order() -> Result<()> {
     let store = store_with(&[
