@@ -260,6 +260,8 @@ pub struct RawServer {
     pub processor_threads: u64,
     /// How long a processor's short batch waits for more records, in milliseconds.
     pub processor_linger_ms: u64,
+    /// Niceness of the stream processors' threads (0..=19) where the node also serves HTTP.
+    pub processor_nice: u64,
 }
 
 /// `[log]` as written.

@@ -151,7 +151,7 @@ fn unknown_key_in_a_file_names_key_file_and_known_keys() {
             format!(
                 "config error: unknown key `server.lisen` (in {}); known keys in [server]: \
                  listen, max_body_bytes, shutdown_grace_ms, request_timeout_ms, processor_threads, \
-                 processor_linger_ms",
+                 processor_linger_ms, processor_nice",
                 file.display()
             )
         );

@@ -121,6 +121,9 @@ pub struct ServerConfig {
     pub processor_threads: usize,
     /// How long a stream processor's short batch waits for more records before it is folded.
     pub processor_linger: Duration,
+    /// Scheduling niceness of the stream processors' threads where the node also serves HTTP
+    /// (0 = the same as the request threads).
+    pub processor_nice: i32,
 }
 
 /// `[log]`: the event log backend and its knobs.
@@ -447,6 +450,12 @@ impl RawServer {
                 self.processor_linger_ms,
                 0..=10_000,
             )?),
+            processor_nice: i32::try_from(in_range(
+                "server.processor_nice",
+                self.processor_nice,
+                0..=19,
+            )?)
+            .unwrap_or(0),
         })
     }
 }

@@ -211,7 +211,11 @@ pub async fn run(
     // that folds for milliseconds must not hold a worker a request is waiting for (the kernel
     // preempts between threads; tokio does not between tasks). Dropped (shut down in the
     // background) when `serve` returns, after the supervisor has stopped every processor.
-    let processor_threads = ProcessorThreads::start(serves_api, config.server.processor_threads)?;
+    let processor_threads = ProcessorThreads::start(
+        serves_api,
+        config.server.processor_threads,
+        config.server.processor_nice,
+    )?;
     let on = processor_threads.handle();
     let deps = || switchyard_processor::ProcessorDeps {
         log: log.clone(),
@@ -447,8 +451,8 @@ struct ProcessorThreads(Option<tokio::runtime::Runtime>);
 
 impl ProcessorThreads {
     /// `threads` 0: half the cores, at least one (processors fold batches; requests keep the
-    /// rest).
-    fn start(separate: bool, threads: usize) -> anyhow::Result<Self> {
+    /// rest). `nice` is the threads' scheduling niceness (0: the same as the request threads).
+    fn start(separate: bool, threads: usize, nice: i32) -> anyhow::Result<Self> {
         if !separate {
             return Ok(Self(None));
         }
@@ -459,6 +463,7 @@ impl ProcessorThreads {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("sy-processor")
+            .on_thread_start(move || lower_priority(nice))
             .enable_all()
             .build()
             .context("cannot start the processor threads")?;
@@ -470,6 +475,19 @@ impl ProcessorThreads {
             Some(runtime) => runtime.handle().clone(),
             None => tokio::runtime::Handle::current(),
         }
+    }
+}
+
+/// Makes the calling thread `nice` (Linux schedules threads, so this thread only): a request
+/// thread that wakes up then preempts a processor folding a batch instead of waiting out its
+/// time slice, on a core both share. Raising niceness needs no privilege; a failure is logged.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let thread = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(thread), nice) {
+        tracing::warn!(error = %e, nice, "cannot lower the priority of a processor thread");
     }
 }
 

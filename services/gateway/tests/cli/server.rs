@@ -190,3 +190,48 @@ fn role_subcommands_start_and_report_their_role() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The stream processors' threads run at `server.processor_nice` (5 by default), the request
+/// threads at the process's own niceness (read from /proc: field 19 of a thread's `stat`).
+#[test]
+fn processor_threads_are_nicer_than_request_threads() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(dir.path(), &["serve"])?;
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", server.child.id()));
+    let mut processors = Vec::new();
+    let mut others = Vec::new();
+    for task in std::fs::read_dir(&tasks)? {
+        let path = task?.path();
+        let name = std::fs::read_to_string(path.join("comm"))?;
+        let stat = std::fs::read_to_string(path.join("stat"))?;
+        // Fields after the parenthesised command name; niceness is field 19 of the whole line.
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let nice: i32 = after
+            .split_whitespace()
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no niceness in {stat}"))?;
+        if name.trim() == "sy-processor" {
+            processors.push(nice);
+        } else if name.trim().starts_with("tokio-rt") {
+            others.push(nice);
+        }
+    }
+    ensure!(
+        !processors.is_empty(),
+        "no sy-processor thread in {tasks:?}"
+    );
+    ensure!(!others.is_empty(), "no request thread in {tasks:?}");
+    ensure!(
+        processors.iter().all(|n| *n == 5),
+        "processor niceness {processors:?}"
+    );
+    ensure!(
+        others.iter().all(|n| *n == 0),
+        "request thread niceness {others:?}"
+    );
+    Ok(())
+}
