@@ -115,7 +115,8 @@ class Role:
 
         def listening_line() -> bool:
             text = Path(self.stderr.name).read_text()
-            for line in text.splitlines():
+            # Complete lines only: the file may be read while the line is half written.
+            for line in text.split("\n")[:-1]:
                 if line.startswith("switchyard: listening on "):
                     self.url = line.split()[3]
                     return True
