@@ -879,6 +879,15 @@ struct PairTarget {
 
 avro_record!(PairTarget { route, model });
 
+/// Returns a feedback event's target from its two wire fields: a `pair` (v3) stands for
+/// itself, the `target` union then holds only a placeholder.
+fn feedback_target(target: Target, pair: Option<PairTarget>) -> Target {
+    match pair {
+        Some(PairTarget { route, model }) => Target::Pair { route, model },
+        None => target,
+    }
+}
+
 /// Returns the `pair` field of a feedback event: the pair, or null.
 fn pair_to_avro(target: &Target) -> Value {
     match target {
@@ -998,10 +1007,7 @@ impl ReadAvro for FeedbackSubmitted {
         Ok(FeedbackSubmitted {
             envelope,
             feedback_id,
-            target: match pair {
-                Some(PairTarget { route, model }) => Target::Pair { route, model },
-                None => target,
-            },
+            target: feedback_target(target, pair),
             source,
             raw_score,
             raw_scale,
@@ -1036,10 +1042,7 @@ impl FromAvro for FeedbackSubmitted {
         Ok(FeedbackSubmitted {
             envelope,
             feedback_id,
-            target: match pair {
-                Some(PairTarget { route, model }) => Target::Pair { route, model },
-                None => target,
-            },
+            target: feedback_target(target, pair),
             source,
             raw_score,
             raw_scale,
@@ -1051,6 +1054,22 @@ impl FromAvro for FeedbackSubmitted {
             model,
             labels,
         })
+    }
+}
+
+/// Returns a judgement's outcome from its wire fields, or `None` for `scored` without a score.
+/// `failed`, or a future symbol an old schema resolved to the default `failed`, is a failure.
+fn judge_outcome(
+    symbol: &str,
+    score: Option<UnitScore>,
+    failure_reason: Option<String>,
+) -> Option<JudgeOutcome> {
+    match (symbol, score) {
+        ("scored", Some(score)) => Some(JudgeOutcome::Scored { score }),
+        ("scored", None) => None,
+        _ => Some(JudgeOutcome::Failed {
+            reason: failure_reason,
+        }),
     }
 }
 
@@ -1127,13 +1146,7 @@ impl ReadAvro for JudgeScored {
         let rubric_version = ReadAvro::read_avro(r)?;
         let attempts = ReadAvro::read_avro(r)?;
         let failure_reason: Option<String> = ReadAvro::read_avro(r)?;
-        let outcome = match (outcome, score) {
-            ("scored", Some(score)) => JudgeOutcome::Scored { score },
-            ("scored", None) => return Err(Reject),
-            _ => JudgeOutcome::Failed {
-                reason: failure_reason,
-            },
-        };
+        let outcome = judge_outcome(outcome, score, failure_reason).ok_or(Reject)?;
         Ok(JudgeScored {
             envelope,
             judgement_id,
@@ -1168,16 +1181,8 @@ impl FromAvro for JudgeScored {
         let rubric_version = f.take("rubric_version")?;
         let attempts = f.take("attempts")?;
         let failure_reason: Option<String> = f.take("failure_reason")?;
-        let outcome = match (symbol.as_str(), score) {
-            ("scored", Some(score)) => JudgeOutcome::Scored { score },
-            ("scored", None) => {
-                return Err(WireError::new("outcome `scored` without a score").in_field("score"));
-            }
-            // `failed`, or a future symbol an old schema resolved to the default `failed`.
-            _ => JudgeOutcome::Failed {
-                reason: failure_reason,
-            },
-        };
+        let outcome = judge_outcome(&symbol, score, failure_reason)
+            .ok_or_else(|| WireError::new("outcome `scored` without a score").in_field("score"))?;
         Ok(JudgeScored {
             envelope,
             judgement_id,
@@ -1253,18 +1258,16 @@ impl WriteAvro for Constraints {
 
 impl ReadAvro for Constraints {
     fn read_avro(r: &mut AvroReader<'_>) -> Result<Self, Reject> {
-        let finite = |value: Option<f64>| match value {
-            Some(v) if !v.is_finite() => Err(Reject),
-            other => Ok(other),
-        };
+        // The generic reader's rule; its message is not needed here.
+        let checked = |value: Option<f64>| finite(value, "").map_err(|_| Reject);
         Ok(Constraints {
-            max_regression: finite(ReadAvro::read_avro(r)?)?,
-            min_quality: finite(ReadAvro::read_avro(r)?)?,
-            max_error_rate: finite(ReadAvro::read_avro(r)?)?,
-            max_cost_increase: finite(ReadAvro::read_avro(r)?)?,
-            max_cost_per_request: finite(ReadAvro::read_avro(r)?)?,
+            max_regression: checked(ReadAvro::read_avro(r)?)?,
+            min_quality: checked(ReadAvro::read_avro(r)?)?,
+            max_error_rate: checked(ReadAvro::read_avro(r)?)?,
+            max_cost_increase: checked(ReadAvro::read_avro(r)?)?,
+            max_cost_per_request: checked(ReadAvro::read_avro(r)?)?,
             max_p95_latency_ms: ReadAvro::read_avro(r)?,
-            min_confidence: finite(ReadAvro::read_avro(r)?)?,
+            min_confidence: checked(ReadAvro::read_avro(r)?)?,
             min_samples: ReadAvro::read_avro(r)?,
             rollback_threshold: ReadAvro::read_avro(r)?,
         })
